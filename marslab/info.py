@@ -1,0 +1,45 @@
+"""The environment report: what a student (or a bug report) needs to know about this machine."""
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+
+from marslab.config import get_profile, keras_backend, list_gpus
+
+
+def package_version(name: str) -> str:
+    """Installed version of a distribution, or "not installed"."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def environment_report() -> dict[str, str]:
+    """Versions, devices, run profile and data source, as an ordered dict of strings."""
+    from marslab.data import find_real_data
+
+    gpus = list_gpus()
+    real = find_real_data()
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(terse=True),
+        "marslab": package_version("marslab"),
+        "tensorflow": package_version("tensorflow"),
+        "keras": package_version("keras"),
+        "keras-cv": package_version("keras-cv"),
+        "numpy": package_version("numpy"),
+        "keras backend": keras_backend(),
+        "devices": ", ".join(gpus) if gpus else "CPU only",
+        "profile": get_profile(),
+        "data": f"real ({real})" if real else "synthetic (generated locally; no real file found)",
+    }
+
+
+def print_report() -> None:
+    """Print environment_report() as an aligned two-column table."""
+    report = environment_report()
+    width = max(map(len, report))
+    for key, value in report.items():
+        print(f"{key:<{width}}  {value}")
