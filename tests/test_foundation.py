@@ -1,0 +1,184 @@
+"""The course's own plumbing: packaging, notebooks' shape, profiles, seeding, the environment report."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import marslab
+from marslab import config
+from tools.nb import COLAB_INSTALL, colab_url
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIRS = ("notebooks", "solutions", "exercises")
+
+
+def all_notebooks() -> list[Path]:
+    return sorted(p for d in NOTEBOOK_DIRS for p in (ROOT / d).glob("*.ipynb"))
+
+
+def lessons() -> list[Path]:
+    return sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def requirement_names(reqs: list[str]) -> dict[str, str]:
+    """{normalised name: full requirement string} for PEP 508 strings."""
+    out = {}
+    for r in reqs:
+        name = re.split(r"[<>=!~\[ ;]", r, maxsplit=1)[0]
+        out[name.lower().replace("_", "-")] = r.replace(" ", "")
+    return out
+
+
+def test_every_notebook_is_stored_without_outputs():
+    dirty = []
+    for nb in all_notebooks():
+        cells = json.loads(nb.read_text())["cells"]
+        if any(c.get("outputs") or c.get("execution_count") is not None for c in cells if c["cell_type"] == "code"):
+            dirty.append(nb.relative_to(ROOT).as_posix())
+    assert not dirty, f"notebooks stored with outputs or execution counts: {dirty}"
+
+
+def test_environment_yml_installs_the_same_runtime_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    text = (ROOT / "environment.yml").read_text()
+    pip_section = text.split("- pip:", 1)[1]
+    conda_reqs = [m.strip().strip('"') for m in re.findall(r"^\s+- (.+)$", pip_section, re.M)]
+    conda_reqs = [r for r in conda_reqs if r != "-e ."]
+    assert requirement_names(conda_reqs) == requirement_names(project["dependencies"])
+    py = re.search(r"- python(.+)", text).group(1).strip()
+    assert project["requires-python"] in py, f"python range differs: {py} vs {project['requires-python']}"
+
+
+# Colab's announced runtime upgrades (googlecolab/colabtools issues #4744 and #5489): TF 2.17 + Keras 3.4.1
+# (2024-07), TF 2.19 + Keras 3.10 (2025-07, the current one when this was written); 2.20 is the next release.
+COLAB_STACKS = [("tensorflow", "2.17.0"), ("keras", "3.4.1"), ("tensorflow", "2.19.0"), ("keras", "3.10.0"),
+                ("tensorflow", "2.20.0")]
+
+
+@pytest.mark.parametrize("package, colab_version", COLAB_STACKS)
+def test_dependency_ranges_admit_the_versions_colab_preinstalls(package, colab_version):
+    """Installing marslab in Colab must not replace its TensorFlow or Keras."""
+    from packaging.specifiers import SpecifierSet
+
+    reqs = requirement_names(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
+    spec = SpecifierSet(reqs[package][len(package):])
+    assert colab_version in spec, f"{reqs[package]} excludes Colab's {package} {colab_version}"
+    assert "==" not in reqs[package]
+
+
+def test_every_lesson_starts_with_its_colab_badge_and_a_colab_only_install():
+    assert lessons(), "no lesson notebooks"
+    for nb_path in all_notebooks():
+        cells = json.loads(nb_path.read_text())["cells"]
+        rel = nb_path.relative_to(ROOT).as_posix()
+        assert colab_url(rel) in "".join(cells[0]["source"]), f"{rel}: first cell is not its Colab badge"
+        install = "".join(cells[1]["source"])
+        assert install == COLAB_INSTALL, f"{rel}: second cell is not the standard Colab install cell"
+    assert 'if "google.colab" in sys.modules' in COLAB_INSTALL and "--no-deps" in COLAB_INSTALL
+    assert not re.search(r"install[^\n]*\btensorflow\b", COLAB_INSTALL)
+
+
+def test_readme_links_every_lesson_to_colab():
+    readme = (ROOT / "README.md").read_text()
+    for nb in lessons():
+        rel = nb.relative_to(ROOT).as_posix()
+        assert colab_url(rel) in readme, f"README has no Colab badge for {rel}"
+        assert f"]({rel})" in readme, f"README lesson map does not link {rel}"
+
+
+def test_ci_runs_the_test_command_the_readme_gives():
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"<!-- (\w+)-command -->\s*```bash\n(.+?)\n```", readme, re.S)
+    assert {name for name, _ in commands} == {"lab", "test"}, "README must mark its lab and test commands"
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "test-command" in ci, ".ci/run must take its command from the README"
+
+
+def test_profile_follows_the_environment_variable(monkeypatch):
+    monkeypatch.setenv("MARSLAB_PROFILE", "full")
+    assert config.get_profile() == "full"
+    monkeypatch.setenv("MARSLAB_PROFILE", " Smoke ")
+    assert config.get_profile() == "smoke"
+    monkeypatch.setenv("MARSLAB_PROFILE", "fast")
+    with pytest.raises(ValueError, match="smoke"):
+        config.get_profile()
+
+
+def test_default_profile_is_full_exactly_when_a_gpu_is_visible(monkeypatch):
+    monkeypatch.delenv("MARSLAB_PROFILE", raising=False)
+    monkeypatch.setattr(config, "list_gpus", lambda: ["/physical_device:GPU:0"])
+    assert config.get_profile() == "full"
+    monkeypatch.setattr(config, "list_gpus", lambda: [])
+    assert config.get_profile() == "smoke"
+
+
+def test_seed_everything_repeats_python_numpy_and_keras_draws():
+    import random
+
+    import keras
+
+    def draws():
+        return random.random(), np.random.rand(3), keras.ops.convert_to_numpy(keras.random.uniform((3,)))
+
+    marslab.seed_everything(7)
+    first = draws()
+    marslab.seed_everything(7)
+    second = draws()
+    marslab.seed_everything(8)
+    third = draws()
+    assert first[0] == second[0] and np.array_equal(first[1], second[1]) and np.array_equal(first[2], second[2])
+    assert first[0] != third[0] and not np.array_equal(first[1], third[1])
+    with pytest.raises(TypeError):
+        marslab.seed_everything(1.5)
+
+
+def test_seeded_training_repeats_exactly():
+    import keras
+
+    def train_once():
+        marslab.seed_everything(3)
+        x = np.random.rand(32, 8).astype("float32")
+        y = (x.sum(1) > 4).astype("int32")
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+        return model.predict(x, verbose=0)
+
+    assert np.array_equal(train_once(), train_once())
+
+
+def test_environment_report_names_versions_devices_profile_and_data(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MARSLAB_DATA", raising=False)
+    from marslab.info import environment_report
+
+    report = environment_report()
+    for key in ("python", "tensorflow", "keras", "keras-cv", "devices", "profile", "data"):
+        assert key in report
+    assert report["python"] == ".".join(map(str, sys.version_info[:3]))
+    assert report["profile"] == config.get_profile()
+    assert report["data"].startswith("synthetic")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "mars_for_students.npz").write_bytes(b"")
+    assert environment_report()["data"].startswith("real")
+
+
+def test_python_m_marslab_info_runs():
+    out = subprocess.run([sys.executable, "-m", "marslab", "info"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "keras" in out.stdout and "profile" in out.stdout
+
+
+def test_a_missing_data_path_is_an_error_not_a_fallback(monkeypatch, tmp_path):
+    from marslab.data import find_real_data
+
+    monkeypatch.setenv("MARSLAB_DATA", str(tmp_path / "nowhere.npz"))
+    with pytest.raises(FileNotFoundError, match="MARSLAB_DATA"):
+        find_real_data()
