@@ -1,40 +1,76 @@
-"""The competition metric and its parts, on integer label maps (NumPy).
+"""The competition metric and its parts: NumPy functions on label maps, and a Keras metric for `fit`.
 
 Competition metric: for each class 1-4, IoU accumulated over the whole evaluated set on the pixels
 whose TRUE label is not Background, then averaged over the classes present in truth or prediction.
+Predictions on true-background pixels cost nothing.
+
+Two look-alikes that are NOT it (see `iou_variants` for a toy example):
+- all-pixels variant (`all_pixels=True`, = `keras.metrics.IoU(num_classes=5, target_class_ids=[1,2,3,4])`):
+  keeps the true-background pixels, so predicting Soil on sky lowers Soil's IoU;
+- `keras.metrics.MeanIoU(num_classes=5, ignore_class=0)`: drops those pixels but still averages a
+  class-0 term (IoU of pixels *predicted* background among non-background truth, i.e. 0).
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import Literal
 
-from marslab import NUM_CLASSES
+import keras
+import numpy as np
+from keras import ops
+
+from marslab import CLASS_NAMES, NUM_CLASSES
+
+Normalize = Literal["true", "pred", "all"] | None
 
 
 def _check_labels(name: str, labels: np.ndarray, num_classes: int) -> np.ndarray:
     labels = np.asarray(labels)
     if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer class labels (argmax the probabilities first), got dtype {labels.dtype}")
+        raise TypeError(f"{name} must hold integer class labels (argmax the probabilities first), "
+                        f"got dtype {labels.dtype} with shape {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"{name} must hold labels 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
     return labels
 
 
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Counts (num_classes, num_classes): row = true class, column = predicted class. Any equal shapes."""
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES,
+                     normalize: Normalize = None) -> np.ndarray:
+    """Confusion matrix (num_classes, num_classes): row = true class, column = predicted class.
+
+    y_true, y_pred: integer label maps of equal shape, e.g. (N, 64, 128). normalize: None gives counts
+    (int64); "true" divides each row by its total (recall on the diagonal), "pred" each column
+    (precision on the diagonal), "all" by the number of pixels. Empty rows/columns stay 0.
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
     y_true = _check_labels("y_true", y_true, num_classes)
     y_pred = _check_labels("y_pred", y_pred, num_classes)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
     flat = y_true.astype(np.int64).ravel() * num_classes + y_pred.astype(np.int64).ravel()
-    return np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    cm = np.bincount(flat, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    return normalize_confusion(cm, normalize) if normalize else cm
+
+
+def normalize_confusion(cm: np.ndarray, normalize: Normalize = "true") -> np.ndarray:
+    """Counts (C, C) -> fractions by row ("true"), column ("pred") or overall ("all"); 0 where empty."""
+    axes = {"true": 1, "pred": 0, "all": None}
+    if normalize not in axes:
+        raise ValueError(f"normalize must be one of {list(axes)}, got {normalize!r}")
+    cm = np.asarray(cm, dtype=np.float64)
+    totals = cm.sum(axis=axes[normalize], keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, cm / totals, 0.0)
 
 
 def iou_from_confusion(cm: np.ndarray, ignore_true_background: bool = True) -> np.ndarray:
-    """Per-class IoU from a confusion matrix; NaN for a class absent from truth and prediction.
+    """Per-class IoU (C,) from a confusion matrix (C, C); NaN for a class absent from truth and prediction.
 
     ignore_true_background: drop the pixels whose true label is 0 (row 0) first, as the competition does.
     """
     cm = np.asarray(cm, dtype=np.float64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"a confusion matrix must be square (C, C), got shape {cm.shape}")
     if ignore_true_background:
         cm = cm.copy()
         cm[0, :] = 0
@@ -46,7 +82,7 @@ def iou_from_confusion(cm: np.ndarray, ignore_true_background: bool = True) -> n
 
 def per_class_iou(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES,
                   all_pixels: bool = False) -> np.ndarray:
-    """IoU of every class (length num_classes; entry 0 is NaN unless all_pixels), NaN where undefined."""
+    """IoU of every class (num_classes,) from label maps; entry 0 is NaN unless all_pixels; NaN where undefined."""
     iou = iou_from_confusion(confusion_matrix(y_true, y_pred, num_classes), ignore_true_background=not all_pixels)
     if not all_pixels:
         iou[0] = np.nan
@@ -57,10 +93,105 @@ def mean_iou(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLAS
              all_pixels: bool = False) -> float:
     """The competition metric: mean IoU over classes 1..num_classes-1 (classes absent from both skipped).
 
+    y_true, y_pred: integer label maps of equal shape, e.g. (N, 64, 128); argmax probabilities first.
     all_pixels=True keeps the pixels whose true label is Background (the variant that
     keras.metrics.IoU(num_classes=5, target_class_ids=[1, 2, 3, 4]) computes).
     """
     iou = per_class_iou(y_true, y_pred, num_classes, all_pixels=all_pixels)[1:]
     if np.all(np.isnan(iou)):
-        raise ValueError("no class 1..%d occurs in y_true or y_pred: the metric is undefined" % (num_classes - 1))
+        raise ValueError(f"no class 1..{num_classes - 1} occurs in y_true or y_pred: the metric is undefined")
     return float(np.nanmean(iou))
+
+
+def plot_confusion_matrix(cm: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES,
+                          normalize: Normalize = "true", ax=None):
+    """Heatmap of a confusion matrix of counts (C, C), normalised as in `normalize_confusion`; returns the Axes."""
+    import matplotlib.pyplot as plt
+
+    values = normalize_confusion(cm, normalize) if normalize else np.asarray(cm)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4.2))
+    image = ax.imshow(values, cmap="Blues", vmin=0)
+    ax.figure.colorbar(image, ax=ax, fraction=0.046)
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"confusion matrix ({'normalised by ' + normalize if normalize else 'counts'})")
+    for (i, j), v in np.ndenumerate(values):
+        text = f"{v:.2f}" if normalize else f"{int(v)}"
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="white" if v > 0.6 * values.max() else "black")
+    return ax
+
+
+def iou_variants(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES) -> dict[str, float]:
+    """The competition metric next to its two look-alikes, on the same label maps (any equal shapes)."""
+    all_pixels = keras.metrics.IoU(num_classes=num_classes, target_class_ids=list(range(1, num_classes)))
+    ignore_bg = keras.metrics.MeanIoU(num_classes=num_classes, ignore_class=0)
+    for metric in (all_pixels, ignore_bg):
+        metric.update_state(np.ravel(y_true), np.ravel(y_pred))
+    return {
+        "competition (marslab.metrics.mean_iou)": mean_iou(y_true, y_pred, num_classes),
+        "all pixels (mean_iou(all_pixels=True))": mean_iou(y_true, y_pred, num_classes, all_pixels=True),
+        "keras.metrics.IoU(target_class_ids=[1..4])": float(all_pixels.result()),
+        "keras.metrics.MeanIoU(ignore_class=0)": float(ignore_bg.result()),
+    }
+
+
+def toy_example() -> tuple[np.ndarray, np.ndarray]:
+    """A 2x4 label map and a prediction on which the three IoU variants all differ: (y_true, y_pred)."""
+    y_true = np.array([[0, 0, 1, 1],
+                       [2, 2, 3, 3]])
+    y_pred = np.array([[1, 3, 1, 1],   # background predicted as Soil and Sand: free in the competition
+                       [2, 0, 3, 2]])  # one Bedrock missed (predicted background), one Sand called Bedrock
+    return y_true, y_pred
+
+
+@keras.saving.register_keras_serializable(package="marslab")
+class CompetitionMeanIoU(keras.metrics.Metric):
+    """The competition metric as a Keras metric: accumulates the confusion matrix over an epoch.
+
+    update_state(y_true, y_pred): y_true integer labels (B, H, W) or (B, H, W, 1) (or the packed
+    labels + distance maps of `marslab.losses.boundary_targets`, channel 0 = labels); y_pred softmax
+    probabilities (B, H, W, num_classes), argmaxed here. result() equals `mean_iou` on all pixels seen
+    since the last reset (0.0 while no class 1.. has occurred). sample_weight is not supported.
+    """
+
+    def __init__(self, num_classes: int = NUM_CLASSES, all_pixels: bool = False,
+                 name: str = "mean_iou", dtype=None):
+        super().__init__(name=name, dtype=dtype)
+        self.num_classes = int(num_classes)
+        self.all_pixels = bool(all_pixels)
+        self.total_cm = self.add_variable(shape=(self.num_classes, self.num_classes),
+                                          initializer="zeros", dtype=self.dtype, name="total_cm")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if sample_weight is not None:
+            raise ValueError("CompetitionMeanIoU does not support sample_weight; got one")
+        y_pred = ops.convert_to_tensor(y_pred)
+        y_true = ops.convert_to_tensor(y_true)
+        if len(y_true.shape) == len(y_pred.shape):   # (B, H, W, 1) or packed labels + maps
+            y_true = y_true[..., 0]
+        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        preds = ops.reshape(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), (-1,))
+        counts = ops.bincount(labels * self.num_classes + preds, minlength=self.num_classes ** 2)
+        self.total_cm.assign_add(ops.cast(ops.reshape(counts, (self.num_classes, self.num_classes)), self.dtype))
+
+    def result(self):
+        cm = self.total_cm
+        if not self.all_pixels:
+            keep_rows = ops.cast(ops.arange(self.num_classes) > 0, self.dtype)[:, None]
+            cm = cm * keep_rows
+        intersection = ops.diagonal(cm)
+        union = ops.sum(cm, axis=0) + ops.sum(cm, axis=1) - intersection
+        present = ops.cast(union > 0, self.dtype)[1:]
+        iou = ops.divide_no_nan(intersection, union)[1:]
+        return ops.divide_no_nan(ops.sum(iou * present), ops.sum(present))
+
+    def reset_state(self):
+        self.total_cm.assign(ops.zeros_like(self.total_cm))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "num_classes": self.num_classes, "all_pixels": self.all_pixels}
