@@ -1,0 +1,205 @@
+"""Finding outlier ("alien") images, removing them, and a train/validation split that keeps the rare class.
+
+Three detectors, weakest assumption last:
+- `find_aliens(masks)`: the aliens share one identical mask (reports 001, 004): exact, needs masks.
+- `template_scores(images, template)`: peak normalised cross-correlation with a crop of one known
+  alien (report 002): needs one example.
+- `autoencoder_scores(...)`: reconstruction error of a small autoencoder (reports 001, 002): needs
+  nothing but the images.
+The two scoring detectors return one score per image (higher = more alien-like); `robust_threshold`
+turns scores into a cut-off and `flag` into sorted indices.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from scipy.signal import fftconvolve
+
+from marslab import IMAGE_SHAPE
+
+BIG_ROCK = 4
+MIN_SHARED = 5  # an exact mask repeated at least this often is an alien fingerprint, not chance
+
+
+def _check_stack(name: str, arr: np.ndarray, integer: bool = True) -> np.ndarray:
+    """`arr` as an array after checking it is a non-empty (N, H, W) stack (integer if asked)."""
+    arr = np.asarray(arr)
+    if arr.ndim != 3:
+        raise ValueError(f"{name} must have shape (N, H, W), got shape {arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if integer and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be integer (uint8 images or label masks), got dtype {arr.dtype}")
+    return arr
+
+
+def find_aliens(masks: np.ndarray, min_count: int = MIN_SHARED) -> np.ndarray:
+    """Sorted indices (K,) of the images whose mask is the alien fingerprint.
+
+    Rule: the most frequent exact mask among masks (N, H, W), if it occurs at least `min_count`
+    times; otherwise no image is flagged (an empty array). Label noise makes two honest masks
+    practically never identical, so a mask shared many times marks copied, meaningless labels.
+    """
+    masks = _check_stack("masks", masks)
+    if min_count < 2:
+        raise ValueError(f"min_count must be >= 2 (a mask is always shared with itself), got {min_count}")
+    _, inverse, counts = np.unique(masks.reshape(len(masks), -1), axis=0, return_inverse=True, return_counts=True)
+    top = int(np.argmax(counts))
+    if counts[top] < min_count:
+        return np.array([], dtype=np.int64)
+    return np.flatnonzero(inverse.ravel() == top).astype(np.int64)
+
+
+def crop_template(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The patch image[top:top+height, left:left+width] of one image (H, W), box = (top, left, height, width)."""
+    image = np.asarray(image)
+    top, left, height, width = box
+    if image.ndim != 2 or top < 0 or left < 0 or top + height > image.shape[0] or left + width > image.shape[1]:
+        raise ValueError(f"box {box} does not fit inside an image of shape {image.shape}")
+    if height < 2 or width < 2:
+        raise ValueError(f"a template needs at least 2x2 pixels, got {height}x{width}")
+    return image[top:top + height, left:left + width].copy()
+
+
+def template_scores(images: np.ndarray, template: np.ndarray) -> np.ndarray:
+    """Peak normalised cross-correlation (N,) in [-1, 1] of a template (h, w) over images (N, H, W).
+
+    The score is the best match over all positions where the template fits entirely; 1 = an exact
+    copy up to brightness and contrast. Flat image windows (zero variance) score 0.
+    """
+    images = _check_stack("images", images).astype(np.float64)
+    t = np.asarray(template, dtype=np.float64)
+    h, w = t.shape if t.ndim == 2 else (0, 0)
+    if t.ndim != 2 or h > images.shape[1] or w > images.shape[2]:
+        raise ValueError(f"template must be 2-D and fit inside {images.shape[1:]}, got shape {t.shape}")
+    t = t - t.mean()
+    t_norm = np.sqrt((t ** 2).sum())
+    if t_norm == 0:
+        raise ValueError("template is flat (constant): it correlates with nothing")
+    # sum over each window of image * template, for every placement ("valid" positions only)
+    corr = fftconvolve(images, t[None, ::-1, ::-1], mode="valid", axes=(1, 2))
+    # window sums and sums of squares with an integral image
+    def window_sum(x: np.ndarray) -> np.ndarray:
+        c = np.pad(x.cumsum(1).cumsum(2), ((0, 0), (1, 0), (1, 0)))
+        return c[:, h:, w:] - c[:, :-h, w:] - c[:, h:, :-w] + c[:, :-h, :-w]
+    s, s2 = window_sum(images), window_sum(images ** 2)
+    var = np.maximum(s2 - s ** 2 / (h * w), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ncc = np.where(var > 1e-6 * h * w, corr / (np.sqrt(var) * t_norm), 0.0)
+    return ncc.reshape(len(images), -1).max(axis=1)
+
+
+def build_autoencoder(filters: int = 8, depth: int = 2, input_shape: tuple[int, int] = IMAGE_SHAPE):
+    """A small convolutional autoencoder: (H, W, 1) in [0, 1] -> same shape, sigmoid output.
+
+    Each of `depth` stages halves the resolution (filters doubling), so the bottleneck cannot copy
+    the image and must learn what ordinary terrain looks like.
+    """
+    import keras
+    from keras import layers
+
+    if depth < 1 or input_shape[0] % 2 ** depth or input_shape[1] % 2 ** depth:
+        raise ValueError(f"depth must be >= 1 and 2**depth must divide {input_shape}, got depth={depth}")
+    inputs = keras.Input((*input_shape, 1))
+    x = inputs
+    for i in range(depth):
+        x = layers.Conv2D(filters * 2 ** i, 3, strides=2, padding="same", activation="relu")(x)
+    for i in reversed(range(depth)):
+        x = layers.Conv2DTranspose(filters * 2 ** i, 3, strides=2, padding="same", activation="relu")(x)
+    outputs = layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x)
+    return keras.Model(inputs, outputs, name="autoencoder")
+
+
+def _as_unit_images(images: np.ndarray) -> np.ndarray:
+    images = _check_stack("images", images)
+    return (images.astype(np.float32) / 255.0)[..., None]
+
+
+def fit_autoencoder(images: np.ndarray, epochs: int = 3, batch_size: int = 32, filters: int = 8,
+                    depth: int = 2, seed: int = 0, verbose: int = 0):
+    """Build and train `build_autoencoder` to reconstruct uint8 images (N, H, W) with the MSE loss."""
+    import keras
+
+    x = _as_unit_images(images)
+    keras.utils.set_random_seed(seed)
+    model = build_autoencoder(filters, depth, x.shape[1:3])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    model.fit(x, x, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
+    return model
+
+
+def autoencoder_scores(model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Mean squared reconstruction error (N,) of each uint8 image (N, H, W) under a trained autoencoder."""
+    x = _as_unit_images(images)
+    recon = model.predict(x, batch_size=batch_size, verbose=0)
+    return ((recon - x) ** 2).mean(axis=(1, 2, 3))
+
+
+def robust_threshold(scores: np.ndarray, k: float = 5.0) -> float:
+    """Cut-off median + k * MAD (median absolute deviation, scaled to match a normal std) of scores (N,).
+
+    Robust: the outliers themselves barely move the median and the MAD, unlike a mean and std.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1 or scores.size == 0 or not np.all(np.isfinite(scores)):
+        raise ValueError(f"scores must be a non-empty 1-D array of finite numbers, got shape {scores.shape}")
+    median = np.median(scores)
+    mad = 1.4826 * np.median(np.abs(scores - median))
+    return float(median + k * mad)
+
+
+def flag(scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Sorted indices (K,) of the scores (N,) above `threshold`."""
+    return np.flatnonzero(np.asarray(scores) > threshold).astype(np.int64)
+
+
+def precision_recall(found: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """(precision, recall) of flagged indices `found` against known alien indices `truth`.
+
+    Precision is 0 when nothing is flagged; recall needs at least one true alien.
+    """
+    found, truth = set(np.asarray(found).ravel().tolist()), set(np.asarray(truth).ravel().tolist())
+    if not truth:
+        raise ValueError("truth is empty: recall is undefined without at least one known alien")
+    hits = len(found & truth)
+    return (hits / len(found) if found else 0.0), hits / len(truth)
+
+
+def remove_images(data, index: np.ndarray):
+    """A copy of a MarsData without the training images at `index` (test split untouched).
+
+    Every per-training-image field (images, masks, clean_masks) is filtered; alien_index, where known,
+    is renumbered to the aliens that remain (empty when all were removed).
+    """
+    n = len(data.images)
+    index = np.unique(np.asarray(index, dtype=np.int64))
+    if index.size and (index[0] < 0 or index[-1] >= n):
+        raise ValueError(f"indices must lie in 0..{n - 1}, got {index[0]}..{index[-1]}")
+    keep = np.setdiff1d(np.arange(n), index)
+    changes = {f: getattr(data, f)[keep] for f in ("images", "masks", "clean_masks")
+               if getattr(data, f, None) is not None}
+    if getattr(data, "alien_index", None) is not None:
+        remaining = np.setdiff1d(data.alien_index, index)
+        changes["alien_index"] = np.searchsorted(keep, remaining).astype(np.int64)
+    return dataclasses.replace(data, **changes)
+
+
+def stratified_split(masks: np.ndarray, val_fraction: float = 0.2, seed: int = 0,
+                     class_id: int = BIG_ROCK) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train_index, val_index) over masks (N, H, W), stratified by presence of `class_id`.
+
+    The images with and without the class are each split in the ratio val_fraction, so both sides
+    see the rare class; the same seed gives the same split.
+    """
+    masks = _check_stack("masks", masks)
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    has = (masks == class_id).any(axis=(1, 2))
+    val = []
+    for group in (np.flatnonzero(has), np.flatnonzero(~has)):
+        n_val = int(round(val_fraction * len(group)))
+        val.append(rng.permutation(group)[:n_val])
+    val_index = np.sort(np.concatenate(val)).astype(np.int64)
+    return np.setdiff1d(np.arange(len(masks)), val_index), val_index
