@@ -1,0 +1,145 @@
+"""The building blocks of the course's segmentation models, each a short function of Keras layers.
+
+Every block takes a feature map `x` of shape (B, H, W, C) and returns one of shape (B, H', W', C').
+`name` prefixes the names of the block's layers, so a model summary reads like the paper's figure.
+Only `keras.layers` and `keras.ops` are used, so the blocks run on every Keras backend.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+from keras import layers, ops
+
+UPSAMPLING_MODES: tuple[str, ...] = ("bilinear", "transpose")
+
+
+def conv_bn_relu(x, filters: int, kernel_size: int = 3, *, batch_norm: bool = True,
+                 activation: str | None = "relu", dilation_rate: int = 1, name: str = "conv"):
+    """Conv2D ('same' padding) -> BatchNorm -> activation. (B,H,W,C) -> (B,H,W,filters).
+
+    With batch_norm the convolution has no bias (the norm's offset replaces it).
+    """
+    x = layers.Conv2D(filters, kernel_size, padding="same", dilation_rate=dilation_rate,
+                      use_bias=not batch_norm, name=f"{name}_conv")(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if activation:
+        x = layers.Activation(activation, name=f"{name}_{activation}")(x)
+    return x
+
+
+def conv_block(x, filters: int, num_convs: int = 2, *, batch_norm: bool = True, name: str = "block"):
+    """The U-Net block: (conv3x3 -> BN -> ReLU) x num_convs. (B,H,W,C) -> (B,H,W,filters)."""
+    for k in range(1, num_convs + 1):
+        x = conv_bn_relu(x, filters, batch_norm=batch_norm, name=f"{name}_{k}")
+    return x
+
+
+def residual_block(x, filters: int, num_convs: int = 2, *, batch_norm: bool = True, name: str = "block"):
+    """He et al. 2016: relu(F(x) + shortcut(x)), F = convs whose last one has no ReLU.
+
+    The shortcut is the identity, or a 1x1 conv when the channel count changes. (B,H,W,C) -> (B,H,W,filters).
+    """
+    shortcut = x
+    if x.shape[-1] != filters:
+        shortcut = conv_bn_relu(x, filters, 1, batch_norm=batch_norm, activation=None, name=f"{name}_short")
+    for k in range(1, num_convs + 1):
+        last = k == num_convs
+        x = conv_bn_relu(x, filters, batch_norm=batch_norm, activation=None if last else "relu",
+                         name=f"{name}_{k}")
+    x = layers.Add(name=f"{name}_add")([x, shortcut])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def squeeze_excite(x, ratio: int = 8, *, name: str = "se"):
+    """Hu et al. 2018: reweight channels by a gate computed from their global averages. Shape kept."""
+    channels = x.shape[-1]
+    s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
+    s = layers.Dense(max(channels // ratio, 1), activation="relu", name=f"{name}_reduce")(s)
+    s = layers.Dense(channels, activation="sigmoid", name=f"{name}_expand")(s)
+    return layers.Multiply(name=f"{name}_scale")([x, s])
+
+
+def attention_gate(skip, gating, inter_channels: int | None = None, *, name: str = "att"):
+    """Oktay et al. 2018 additive attention: weight the skip map by where the coarser gating map looks.
+
+    skip (B,H,W,C) from the encoder; gating (B,H/2,W/2,G) from the decoder level below.
+    alpha = sigmoid(psi(relu(theta(skip) + phi(gating)))) at (H/2,W/2), upsampled to (H,W);
+    returns skip * alpha, shape (B,H,W,C).
+    """
+    inter_channels = inter_channels or max(skip.shape[-1] // 2, 1)
+    theta = layers.Conv2D(inter_channels, 2, strides=2, use_bias=False, name=f"{name}_theta")(skip)
+    phi = layers.Conv2D(inter_channels, 1, name=f"{name}_phi")(gating)
+    f = layers.Activation("relu", name=f"{name}_relu")(layers.Add(name=f"{name}_add")([theta, phi]))
+    alpha = layers.Conv2D(1, 1, activation="sigmoid", name=f"{name}_psi")(f)
+    alpha = layers.UpSampling2D(2, interpolation="bilinear", name=f"{name}_resample")(alpha)
+    return layers.Multiply(name=f"{name}_scale")([skip, alpha])
+
+
+def aspp(x, filters: int, rates: Sequence[int] = (1, 2, 4), *, batch_norm: bool = True, name: str = "aspp"):
+    """Chen et al. 2017 atrous spatial pyramid pooling: parallel dilated convs + image pooling, fused by 1x1.
+
+    Small rates suit the 4x8 bottleneck of a 64x128 image. (B,H,W,C) -> (B,H,W,filters).
+    """
+    height, width = x.shape[1], x.shape[2]
+    branches = [conv_bn_relu(x, filters, 1, batch_norm=batch_norm, name=f"{name}_1x1")]
+    for r in rates:
+        branches.append(conv_bn_relu(x, filters, 3, dilation_rate=r, batch_norm=batch_norm, name=f"{name}_rate{r}"))
+    pooled = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_pool")(x)
+    pooled = conv_bn_relu(pooled, filters, 1, batch_norm=False, name=f"{name}_pool")
+    branches.append(layers.UpSampling2D((height, width), name=f"{name}_pool_up")(pooled))
+    x = layers.Concatenate(name=f"{name}_concat")(branches)
+    return conv_bn_relu(x, filters, 1, batch_norm=batch_norm, name=f"{name}_project")
+
+
+@keras.saving.register_keras_serializable(package="marslab")
+class WeightedAdd(layers.Layer):
+    """Add n same-shaped maps with learnable non-negative weights that sum to 1 (report 000, 4.4).
+
+    out = sum_i w_i x_i, w = relu(v) / (sum relu(v) + eps); v starts at 1 (a plain average).
+    """
+
+    def __init__(self, epsilon: float = 1e-4, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+
+    def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) < 2:
+            raise ValueError(f"WeightedAdd expects a list of at least 2 inputs, got {input_shape}")
+        shapes = {tuple(s) for s in input_shape}
+        if len(shapes) != 1:
+            raise ValueError(f"WeightedAdd inputs must share one shape, got {sorted(shapes, key=str)}")
+        self.v = self.add_weight(shape=(len(input_shape),), initializer="ones", name="weights")
+
+    def call(self, inputs):
+        w = ops.relu(self.v)
+        w = w / (ops.sum(w) + self.epsilon)
+        return sum(w[i] * x for i, x in enumerate(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def weighted_add(maps: Sequence, *, name: str = "wadd"):
+    """Fuse same-shaped maps by a learned weighted sum (see `WeightedAdd`)."""
+    return WeightedAdd(name=name)(list(maps))
+
+
+def upsample(x, filters: int, factor: int = 2, mode: str = "bilinear", *, name: str = "up"):
+    """Enlarge (B,H,W,C) by `factor`: bilinear keeps C channels; transpose learns a kxk, stride k conv to filters."""
+    if mode == "bilinear":
+        return layers.UpSampling2D(factor, interpolation="bilinear", name=name)(x)
+    if mode == "transpose":
+        return layers.Conv2DTranspose(filters, factor, strides=factor, name=name)(x)
+    raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, got {mode!r}")
+
+
+def classifier_head(x, num_classes: int, *, name: str = "probs"):
+    """1x1 conv to one score per class: softmax over classes (sigmoid for one class). (B,H,W,C) -> (B,H,W,num_classes)."""
+    activation = "softmax" if num_classes > 1 else "sigmoid"
+    # float32 even under a mixed-precision policy, so the probabilities stay exact.
+    return layers.Conv2D(num_classes, 1, activation=activation, dtype="float32", name=name)(x)
