@@ -222,3 +222,60 @@ def stratified_split(masks: np.ndarray, val_fraction: float = 0.2, seed: int = 0
         val.append(rng.permutation(group)[:n_val])
     val_index = np.sort(np.concatenate(val)).astype(np.int64)
     return np.setdiff1d(np.arange(len(masks)), val_index), val_index
+
+
+# ------------------------------------------------------------------------------------ for the lesson
+def mask_repeats(masks: np.ndarray, top: int = 5) -> list[tuple[int, int, int]]:
+    """The `top` most repeated exact masks of masks (N, H, W): (count, first index, classes in it) each."""
+    masks = _check_stack("masks", masks)
+    flat = np.ascontiguousarray(masks.reshape(len(masks), -1))
+    rows = flat.view(np.dtype((np.void, flat.shape[1]))).ravel()
+    _, first, counts = np.unique(rows, return_index=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")[:top]
+    return [(int(counts[i]), int(first[i]), int(len(np.unique(flat[first[i]])))) for i in order]
+
+
+def detector_table(found: dict[str, np.ndarray], truth: np.ndarray) -> str:
+    """A text table: per detector ({name: flagged indices}) the count flagged, precision and recall."""
+    lines = [f"{'detector':<22}{'flagged':>8}{'precision':>11}{'recall':>8}"]
+    for name, idx in found.items():
+        p, r = precision_recall(idx, truth)
+        lines.append(f"{name:<22}{len(idx):>8}{p:>11.3f}{r:>8.3f}")
+    return "\n".join(lines)
+
+
+def plot_scores(scores: np.ndarray, threshold: float, truth: np.ndarray | None = None, title: str = "",
+                ax=None):
+    """Histogram of detector scores (N,) with the threshold as a line; known aliens in their own colour."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3))
+    scores = np.asarray(scores)
+    is_alien = np.zeros(len(scores), bool)
+    if truth is not None:
+        is_alien[np.asarray(truth, dtype=np.int64)] = True
+    bins = np.linspace(scores.min(), scores.max(), 60)
+    ax.hist(scores[~is_alien], bins=bins, label="other images", color="tab:blue")
+    if is_alien.any():
+        ax.hist(scores[is_alien], bins=bins, label="known aliens", color="tab:red", alpha=0.8)
+    ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.3g}")
+    ax.set_yscale("log")
+    ax.set(xlabel="score", ylabel="images", title=title)
+    ax.legend(fontsize="small")
+    return ax
+
+
+def show_images(images: np.ndarray, index: np.ndarray, title: str = "", n: int = 6):
+    """The first `n` images (H, W) of images[index] in one row of grey-scale panels, index as captions."""
+    import matplotlib.pyplot as plt
+
+    index = np.asarray(index, dtype=np.int64)[:n]
+    fig, axes = plt.subplots(1, max(len(index), 1), figsize=(2.4 * max(len(index), 1), 1.8), squeeze=False)
+    for ax, i in zip(axes[0], index):
+        ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"#{i}", fontsize="small")
+    for ax in axes[0]:
+        ax.axis("off")
+    fig.suptitle(f"{title} ({len(index)} shown)" if len(index) else f"{title}: none", fontsize="medium")
+    return fig
