@@ -1,11 +1,56 @@
-"""Loading the course data: the real `mars_for_students.npz` when present, else the synthetic set."""
+"""Loading the course data: the real `mars_for_students.npz` when present, else the synthetic set.
+
+The course file holds `training_set` (N, 2, 64, 128) uint8 (`[:, 0]` images 0-255, `[:, 1]` masks 0-4)
+and `test_set` (M, 64, 128) uint8. `load_mars()` returns it as a `MarsData`; without it, the synthetic
+stand-in from `marslab.synthetic.make_mars()` (generated once, then read from the disk cache).
+"""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 
+import numpy as np
+
+from marslab import IMAGE_SHAPE, NUM_CLASSES
+
 DATA_ENV = "MARSLAB_DATA"
+CACHE_ENV = "MARSLAB_CACHE"
 FILE_NAME = "mars_for_students.npz"
+
+_said_synthetic = False  # load_mars says once per session that it fell back to the synthetic set
+
+
+@dataclass(repr=False)
+class MarsData:
+    """The course data. images/masks (N, 64, 128) uint8, test_images (M, 64, 128) uint8, source "real"|"synthetic".
+
+    The synthetic set also knows its truth: clean_masks (N, 64, 128) (masks before label noise),
+    test_masks / test_clean_masks (M, 64, 128) and alien_index (sorted indices of the alien images).
+    On real data these are None.
+    """
+
+    images: np.ndarray
+    masks: np.ndarray
+    test_images: np.ndarray
+    source: str
+    clean_masks: np.ndarray | None = None
+    test_masks: np.ndarray | None = None
+    test_clean_masks: np.ndarray | None = None
+    alien_index: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        parts = [f"source={self.source!r}"]
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                parts.append(f"{f.name}={value.shape} {value.dtype}")
+        return f"MarsData({', '.join(parts)})"
+
+
+def cache_dir() -> Path:
+    """Where generated data is cached: $MARSLAB_CACHE, else ~/.cache/marslab."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "marslab").expanduser()
 
 
 def find_real_data(path: str | os.PathLike | None = None) -> Path | None:
@@ -28,3 +73,78 @@ def find_real_data(path: str | os.PathLike | None = None) -> Path | None:
         if local.is_file():
             return local
     return None
+
+
+def check_array(name: str, array: np.ndarray, shape: tuple, labels: bool = False) -> np.ndarray:
+    """Check one array of the course format; `shape` uses None for a free length. Returns the array.
+
+    Raises ValueError/TypeError naming `name`, what was expected and what was found.
+    """
+    want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
+    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
+        raise ValueError(f"{name} must have shape {want}, found {array.shape}")
+    if array.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sample, found shape {array.shape}")
+    if array.dtype != np.uint8:
+        raise TypeError(f"{name} must be uint8, found dtype {array.dtype}")
+    if labels and array.max() >= NUM_CLASSES:
+        bad = np.unique(array[array >= NUM_CLASSES])[:5].tolist()
+        raise ValueError(f"{name} must hold labels 0..{NUM_CLASSES - 1}, found values {bad}")
+    return array
+
+
+def read_course_npz(path: str | os.PathLike) -> MarsData:
+    """Read and validate a file in the course format (see module docstring). Extra key `test_masks` is optional."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no course file at {path}; expected an .npz with keys training_set and test_set")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except Exception as err:  # a zip or pickle error from deep inside numpy
+        raise ValueError(f"{path} is not a readable .npz file ({type(err).__name__}: {err})") from err
+    with npz:
+        for key in ("training_set", "test_set"):
+            if key not in npz.files:
+                raise KeyError(f"{path.name} has no key {key!r}; expected keys 'training_set' and 'test_set', found {npz.files}")
+        train = check_array("training_set", npz["training_set"], (None, 2, *IMAGE_SHAPE))
+        check_array("training_set[:, 1] (masks)", train[:, 1], (None, *IMAGE_SHAPE), labels=True)
+        test = check_array("test_set", npz["test_set"], (None, *IMAGE_SHAPE))
+        test_masks = None
+        if "test_masks" in npz.files:
+            test_masks = check_array("test_masks", npz["test_masks"], (test.shape[0], *IMAGE_SHAPE), labels=True)
+        source = str(npz["source"]) if "source" in npz.files else "real"
+    return MarsData(images=train[:, 0], masks=train[:, 1], test_images=test, source=source, test_masks=test_masks)
+
+
+def save_course_npz(data: MarsData, path: str | os.PathLike, with_test_masks: bool = False) -> Path:
+    """Write `data` in the course format (training_set (N,2,64,128), test_set (M,64,128)); optionally test_masks too."""
+    check_array("images", data.images, (None, *IMAGE_SHAPE))
+    check_array("masks", data.masks, (data.images.shape[0], *IMAGE_SHAPE), labels=True)
+    check_array("test_images", data.test_images, (None, *IMAGE_SHAPE))
+    arrays = {"training_set": np.stack([data.images, data.masks], axis=1), "test_set": data.test_images,
+              "source": np.array(data.source)}
+    if with_test_masks:
+        if data.test_masks is None:
+            raise ValueError(f"with_test_masks=True, but this {data.source} data has no test_masks")
+        arrays["test_masks"] = check_array("test_masks", data.test_masks, (data.test_images.shape[0], *IMAGE_SHAPE), labels=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+    return path
+
+
+def load_mars(path: str | os.PathLike | None = None) -> MarsData:
+    """The course data: the real file if found (`path`, $MARSLAB_DATA, data/), else the synthetic set.
+
+    Returns a MarsData with images/masks (N, 64, 128) uint8 and test_images (M, 64, 128) uint8.
+    """
+    global _said_synthetic
+    real = find_real_data(path)
+    if real is not None:
+        return read_course_npz(real)
+    from marslab.synthetic import make_mars
+
+    if not _said_synthetic:
+        print(f"No {FILE_NAME} found (set {DATA_ENV} or put it in data/): using the synthetic Mars set.")
+        _said_synthetic = True
+    return make_mars()

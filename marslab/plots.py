@@ -1,0 +1,88 @@
+"""Pictures of images and masks with one class palette for the whole course."""
+from __future__ import annotations
+
+import numpy as np
+
+from marslab import CLASS_NAMES, NUM_CLASSES
+
+# One colour per class, used by every lesson: Background, Soil, Bedrock, Sand, Big Rock (RGB 0-255).
+PALETTE = np.array([
+    [40, 40, 40],     # Background: dark grey
+    [214, 140, 60],   # Soil: ochre
+    [150, 70, 60],    # Bedrock: rust
+    [240, 220, 120],  # Sand: pale yellow
+    [60, 160, 230],   # Big Rock: blue (rare: it must stand out)
+], dtype=np.uint8)
+
+
+def _check_masks(masks: np.ndarray) -> np.ndarray:
+    masks = np.asarray(masks)
+    if not np.issubdtype(masks.dtype, np.integer):
+        raise TypeError(f"masks must hold integer labels 0..{NUM_CLASSES - 1}, got dtype {masks.dtype}")
+    if masks.size and (masks.min() < 0 or masks.max() >= NUM_CLASSES):
+        raise ValueError(f"masks must hold labels 0..{NUM_CLASSES - 1}, found {masks.min()}..{masks.max()}")
+    return masks
+
+
+def colorize(masks: np.ndarray) -> np.ndarray:
+    """Label maps (..., H, W) of 0..4 -> RGB uint8 (..., H, W, 3) in PALETTE colours."""
+    return PALETTE[_check_masks(masks)]
+
+
+def overlay(images: np.ndarray, masks: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Grayscale images (..., H, W) (uint8, or float in [0, 1]) blended with colorize(masks) -> RGB uint8 (..., H, W, 3)."""
+    images = np.asarray(images)
+    if images.shape != np.shape(masks):
+        raise ValueError(f"images and masks must have the same shape, got {images.shape} and {np.shape(masks)}")
+    gray = images.astype(np.float32) * (255.0 if images.dtype.kind == "f" else 1.0)
+    blend = (1 - alpha) * gray[..., None] + alpha * colorize(masks).astype(np.float32)
+    return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+
+
+def legend_handles() -> list:
+    """Matplotlib patches naming each class in its palette colour (for `ax.legend(handles=...)`)."""
+    from matplotlib.patches import Patch
+
+    return [Patch(color=PALETTE[c] / 255, label=f"{c} {name}") for c, name in enumerate(CLASS_NAMES)]
+
+
+def show_samples(images: np.ndarray, masks: np.ndarray | None = None, preds: np.ndarray | None = None,
+                 n: int = 8, index: np.ndarray | list | None = None, titles: list[str] | None = None,
+                 alpha: float = 0.45, overlay_masks: bool = True, width: float = 10.0):
+    """A grid, one row per sample: image | mask | prediction (the last two optional), with a class legend.
+
+    images (N, H, W) (or (N, H, W, 1)); masks, preds (N, H, W) integer labels (preds may also be
+    probabilities (N, H, W, C), argmaxed here). n: how many rows (the first n, or `index`).
+    overlay_masks: draw masks over the image (True) or as flat colour (False). Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim != 3:
+        raise ValueError(f"images must have shape (N, H, W) or (N, H, W, 1), got {images.shape}")
+    if preds is not None and np.ndim(preds) == 4:
+        preds = np.argmax(preds, axis=-1)
+    index = np.arange(min(n, len(images))) if index is None else np.asarray(index)
+    columns = [("image", None)] + [(name, a) for name, a in (("mask", masks), ("prediction", preds)) if a is not None]
+    for name, a in columns[1:]:
+        if np.shape(a) != images.shape:
+            raise ValueError(f"{name}s must have the shape of images {images.shape}, got {np.shape(a)}")
+    scale = width / len(columns)
+    fig, axes = plt.subplots(len(index), len(columns), figsize=(width, scale * 0.5 * len(index) + 0.6), squeeze=False)
+    for row, i in enumerate(index):
+        for col, (name, a) in enumerate(columns):
+            ax = axes[row, col]
+            if a is None:
+                ax.imshow(images[i], cmap="gray", vmin=0, vmax=255 if images.dtype.kind != "f" else 1)
+            else:
+                ax.imshow(overlay(images[i], a[i], alpha) if overlay_masks else colorize(a[i]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(name)
+        axes[row, 0].set_ylabel(titles[row] if titles is not None else f"#{i}", rotation=0, ha="right", va="center")
+    fig.legend(handles=legend_handles(), loc="lower center", ncol=NUM_CLASSES, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 if len(index) < 4 else 0.03, 1, 1))
+    return fig
