@@ -7,6 +7,7 @@ decoder stages and the bottleneck upsampled to level i. Each source goes through
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import keras
@@ -134,3 +135,23 @@ def unet3plus(input_shape: Sequence[int] = (64, 128, 1), num_classes: int = 5,
     if cgm:
         outputs = [presence] + outputs
     return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name)
+
+
+def skip_table(model: keras.Model) -> list[dict[str, str]]:
+    """The full-scale skips of a UNet3+ as rows, one per decoder stage (deepest first), read from the
+    layer names: {"stage": "dec<i>", "level 0": "enc0 pool /8", ..., "level 4": "bottleneck up x2"}."""
+    pattern = re.compile(r"dec(\d+)_from_(enc|dec)(\d+)_conv$")
+    found = [(int(m[1]), m[2], int(m[3])) for m in map(pattern.match, (la.name for la in model.layers)) if m]
+    if not found:
+        raise ValueError(f"model {model.name!r} has no UNet3+ decoder stages (layers named dec<i>_from_...)")
+    deepest = max(k for _, _, k in found)
+    rows = []
+    for level in sorted({lv for lv, _, _ in found}, reverse=True):
+        row = {"stage": f"dec{level}"}
+        for lv, kind, k in sorted(t for t in found if t[0] == level):
+            source = "bottleneck" if k == deepest else f"{kind}{k}"
+            factor = 2 ** abs(k - level)
+            how = "as is" if k == level else (f"pool /{factor}" if k < level else f"up x{factor}")
+            row[f"level {k}"] = f"{source} {how}"
+        rows.append(row)
+    return rows
