@@ -21,9 +21,11 @@ from marslab import IMAGE_SHAPE
 from marslab.data import MarsData, cache_dir
 
 GENERATOR_VERSION = 1  # bump when the output changes, so stale caches are not reused
-CHUNK = 512  # images generated at once: bounds peak memory
 H, W = IMAGE_SHAPE
 BACKGROUND, SOIL, BEDROCK, SAND, BIG_ROCK = range(5)
+TERRAIN_MIX = (0.6, 0.42, 0.33)  # Dirichlet concentration of the soil / bedrock / sand shares per image
+TERRAIN_OFFSET = (5.0, 8.0, -6.0)  # mean brightness offset of soil / bedrock / sand
+CHUNK = 128  # images generated at once: small arrays stay in the CPU cache; bounds peak memory
 
 
 def make_mars(seed: int = 0, n_train: int = 2615, n_test: int = 10022, n_aliens: int = 110,
@@ -120,97 +122,92 @@ def _layout(rng: np.random.Generator, n: int) -> dict:
     """Clean masks (n, 64, 128) and the per-image facts the renderer needs."""
     yy, xx = _grid()
     # terrain: the class with the largest (smooth field + per-image bias) wins; biases set the mix.
-    share = rng.dirichlet([0.55, 0.45, 0.35], size=n).astype(np.float32)  # soil, bedrock, sand
-    fields = np.stack([smooth_field(rng, n, 3, 5) + 2.5 * _col(np.log(share[:, c] + 1e-3)) for c in range(3)])
-    fields[1] += 0.35 * smooth_field(rng, n, 12, 24)  # bedrock outcrops have ragged outlines
-    terrain = (np.argmax(fields, axis=0) + 1).astype(np.uint8)
+    bias = 2.5 * np.log(rng.dirichlet(TERRAIN_MIX, size=n) + 1e-3).astype(np.float32)
+    f_soil, f_sand = (smooth_field(rng, n, 3, 5) + _col(bias[:, c]) for c in (0, 2))
+    f_bedrock = smooth_field(rng, n, 3, 5) + _col(bias[:, 1]) + 0.35 * smooth_field(rng, n, 12, 24)  # ragged outcrops
+    terrain = np.where(f_bedrock > f_soil, BEDROCK, SOIL).astype(np.uint8)
+    terrain[f_sand > np.maximum(f_soil, f_bedrock)] = SAND
     mask = terrain.copy()
-    # top halves of a frame show the horizon: sky above a wavy line, then a far-field band
-    top = rng.random(n) < 0.5
-    horizon = np.where(top & (rng.random(n) < 0.85), rng.uniform(6, 34, n), -1).astype(np.float32)
-    line = _col(horizon) + 2.0 * smooth_field(rng, n, 1, 6)
-    sky = (yy < line) & (_col(horizon) > 0)
-    far = (yy < line + _col(rng.uniform(2, 10, n))) & ~sky & (_col(horizon) > 0)
-    mask[sky | far] = BACKGROUND
-    # bottom halves: rover hardware in a corner (rotated rectangles with sharp edges)
+    top = rng.random(n) < 0.5  # top halves of a frame may show the horizon, bottom halves the rover
+    sky = np.zeros((n, H, W), bool)
+    far = np.zeros((n, H, W), bool)
+    i = np.flatnonzero(top & (rng.random(n) < 0.85))
+    line = _col(rng.uniform(6, 34, i.size)) + 2.0 * smooth_field(rng, i.size, 1, 6)
+    sky[i] = yy < line
+    far[i] = (yy < line + _col(rng.uniform(2, 10, i.size))) & ~sky[i]
     rover = np.zeros((n, H, W), bool)
-    has_rover = ~top & (rng.random(n) < 0.35)
-    for _ in range(2):
-        cx = _col(np.where(rng.random(n) < 0.5, rng.uniform(-10, 35, n), rng.uniform(95, 140, n)))
-        cy = _col(rng.uniform(35, 75, n))
-        angle = _col(rng.uniform(-0.6, 0.6, n))
-        u = (xx - cx) * np.cos(angle) + (yy - cy) * np.sin(angle)
-        v = -(xx - cx) * np.sin(angle) + (yy - cy) * np.cos(angle)
-        rover |= (np.abs(u) < _col(rng.uniform(8, 30, n))) & (np.abs(v) < _col(rng.uniform(5, 18, n)))
-    rover &= has_rover[:, None, None]
-    mask[rover] = BACKGROUND
-    # big rocks: a few small ellipses in a minority of images, on terrain only
+    i = np.flatnonzero(~top & (rng.random(n) < 0.35))
+    for _ in range(2):  # rover hardware: rotated rectangles in a bottom corner
+        u, v = _rotated(xx, yy, np.where(rng.random(i.size) < 0.5, rng.uniform(-10, 35, i.size), rng.uniform(95, 140, i.size)),
+                        rng.uniform(35, 75, i.size), rng.uniform(-0.6, 0.6, i.size))
+        rover[i] |= (np.abs(u) < _col(rng.uniform(8, 30, i.size))) & (np.abs(v) < _col(rng.uniform(5, 18, i.size)))
+    mask[sky | far | rover] = BACKGROUND
+    # big rocks: a few small ellipses in a minority of images, on terrain only, each with a cast shadow
     rock = np.zeros((n, H, W), bool)
-    shade = np.zeros((n, H, W), np.float32)  # -1..1 lit side to shadow side, on rock pixels
+    shade = np.zeros((n, H, W), np.float32)  # -1..1 from the lit side to the dark side, on rock pixels
     shadow = np.zeros((n, H, W), bool)
-    sun = rng.uniform(0, 2 * np.pi, n)
-    has_rock = rng.random(n) < 0.13
+    i = np.flatnonzero(rng.random(n) < 0.13)
+    sun = rng.uniform(0, 2 * np.pi, i.size)
+    du, dv = _col(np.cos(sun)), _col(np.sin(sun))
     for _ in range(3):
-        present = has_rock & (rng.random(n) < 0.55)
-        cx, cy = _col(rng.uniform(5, W - 5, n)), _col(rng.uniform(12, H - 3, n))
-        rx = _col(rng.uniform(2.0, 5.5, n))
-        ry = rx * _col(rng.uniform(0.55, 0.9, n))
-        u, v = (xx - cx) / rx, (yy - cy) / ry
-        inside = (u * u + v * v < 1) & present[:, None, None]
-        du, dv = _col(np.cos(sun)), _col(np.sin(sun))
-        shade = np.where(inside, u * du + v * dv, shade)
-        shadow |= ((u - 1.2 * du) ** 2 + (v - 0.8 * dv) ** 2 < 1) & present[:, None, None] & ~inside
-        rock |= inside
+        present = _col(rng.random(i.size) < 0.55).astype(bool)
+        rx = rng.uniform(2.5, 6.0, i.size)
+        u, v = _rotated(xx, yy, rng.uniform(5, W - 5, i.size), rng.uniform(12, H - 3, i.size), rng.uniform(-0.4, 0.4, i.size))
+        u, v = u / _col(rx), v / _col(rx * rng.uniform(0.55, 0.9, i.size))
+        inside = (u * u + v * v < 1) & present
+        shade[i] = np.where(inside, u * du + v * dv, shade[i])
+        shadow[i] |= ((u - 1.1 * du) ** 2 + (v - 0.9 * dv) ** 2 < 1.1) & present & ~inside
+        rock[i] |= inside
     rock &= mask != BACKGROUND
     mask[rock] = BIG_ROCK
     return {"mask": mask, "terrain": terrain, "sky": sky, "far": far, "rover": rover, "rock": rock,
-            "shade": shade, "shadow": shadow & (mask != BACKGROUND), "top": top}
+            "shade": shade, "shadow": shadow & (mask != BACKGROUND) & ~rock}
+
+
+def _rotated(xx: np.ndarray, yy: np.ndarray, cx: np.ndarray, cy: np.ndarray, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates (n, 64, 128) relative to per-image centres (n,), rotated by per-image angles (n,)."""
+    c, s = _col(np.cos(angle)), _col(np.sin(angle))
+    x, y = xx - _col(cx), yy - _col(cy)
+    return x * c + y * s, y * c - x * s
 
 
 # ----------------------------------------------------------------------------------------------- render
 def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
     """Images (n, 64, 128) uint8 for the layouts in `scene`: class textures, illumination, noise."""
-    mask = scene["mask"]
-    n = mask.shape[0]
+    terrain = scene["terrain"]
+    n = terrain.shape[0]
     yy, xx = _grid()
     white = rng.standard_normal((n, H, W), dtype=np.float32)
-    fine = ndi.gaussian_filter(white, (0, 0.7, 0.7), truncate=2.0)
-    # soil: fine grain plus scattered pebbles
-    pebbles = ndi.gaussian_filter((white > 2.6).astype(np.float32), (0, 0.8, 0.8), truncate=2.0)
-    soil = 5.0 * _col(rng.uniform(0.6, 1.3, n)) * fine + 25.0 * pebbles * _col(rng.choice([-1, 1], n))
-    # bedrock: terraced plates with sharp steps, dark cracks along the zero lines of a smooth field
-    plates = smooth_field(rng, n, 8, 16)
+    fine = ndi.uniform_filter(white, (1, 2, 2))  # grain a pixel or two across (std 0.5)
+    # soil: fine grain with scattered pebbles, roughness varying from place to place
+    soil = _col(rng.uniform(8, 13, n)) * fine + _col(rng.uniform(6, 16, n)) * (fine > 1.1)
+    # bedrock: plates with sharp steps (layers), dark cracks along the zero lines of a smooth field
     step = _col(rng.uniform(0.35, 0.7, n))
-    bedrock = 14.0 * np.floor(plates / step) * step + 6.0 * fine
-    cracks = np.abs(smooth_field(rng, n, 10, 20)) < 0.09
-    bedrock -= 18.0 * cracks
-    # sand: smooth, low-amplitude ripples
-    angle = _col(rng.uniform(-0.5, 0.5, n) + np.pi / 2)
-    wavelength = _col(rng.uniform(4.5, 9.0, n))
-    phase = 1.5 * smooth_field(rng, n, 3, 6)
-    sand = 3.5 * np.sin(2 * np.pi * (xx * np.cos(angle) + yy * np.sin(angle)) / wavelength + phase) + 1.5 * fine
-    # big rocks: shaded from the sun side, rough surface; their shadow darkens the ground behind them
-    rock = -22.0 * scene["shade"] + 9.0 * fine - 6.0
-    # background: sky smooth and dim, far field fine and low-contrast, rover parts dark with bright edges
-    sky = 4.0 * smooth_field(rng, n, 2, 4) - 0.25 * (yy - 10)
-    far = 3.0 * fine - 6.0
-    rover_edges = ndi.sobel(scene["rover"].astype(np.float32), axis=2) ** 2 + ndi.sobel(scene["rover"].astype(np.float32), axis=1) ** 2
-    rover = -28.0 + 35.0 * np.minimum(rover_edges, 1.0) + 4.0 * smooth_field(rng, n, 4, 8) + 3.0 * fine
-
-    base = _col(rng.normal(0, 4, n))  # per-class offsets drawn per image: brightness does not give the class away
-    texture = np.choose(scene["terrain"] - 1, [soil + base + _col(rng.normal(4, 5, n)),
-                                                bedrock + base + _col(rng.normal(2, 6, n)),
-                                                sand + base + _col(rng.normal(-6, 5, n))])
-    texture = np.where(scene["rock"], rock, texture)
-    texture -= 14.0 * scene["shadow"]
-    texture = np.where(scene["far"], far, texture)
-    texture = np.where(scene["sky"], sky + _col(rng.normal(-4, 6, n)), texture)
-    texture = np.where(scene["rover"], rover, texture)
+    bedrock = 18.0 * np.floor(smooth_field(rng, n, 8, 16) / step) * step + _col(rng.uniform(9, 15, n)) * fine
+    bedrock -= 22.0 * (np.abs(smooth_field(rng, n, 10, 20)) < 0.08)
+    # sand: smooth, low ripples
+    angle = rng.uniform(-0.5, 0.5, n) + np.pi / 2
+    kx, ky = _col(np.cos(angle) / rng.uniform(4.5, 9.0, n)), _col(np.sin(angle) / rng.uniform(4.5, 9.0, n))
+    sand = 2.5 * np.sin(2 * np.pi * (xx * kx + yy * ky) + 1.5 * smooth_field(rng, n, 3, 6)) + 2.0 * fine
+    offsets = rng.normal(TERRAIN_OFFSET, 6.0, (n, 3)).astype(np.float32)  # brightness per class and image: no giveaway
+    image = np.where(terrain == SOIL, soil + _col(offsets[:, 0]),
+                     np.where(terrain == BEDROCK, bedrock + _col(offsets[:, 1]), sand + _col(offsets[:, 2])))
+    # big rocks: lit on the sun side, dark on the other, rough; their shadow darkens the ground behind
+    image = np.where(scene["rock"], -30.0 * scene["shade"] + 18.0 * fine - 10.0, image)
+    image -= 22.0 * scene["shadow"]
+    # background: far field low-contrast and streaky, sky smooth and bright, rover dark with bright edges
+    far = 16.0 * fine - 8.0
+    image = np.where(scene["far"], far, image)
+    sky = 6.0 * smooth_field(rng, n, 2, 4) - 0.3 * yy + _col(rng.normal(0, 10, n))
+    image = np.where(scene["sky"], sky, image)
+    rover = scene["rover"].astype(np.float32)
+    edges = np.abs(ndi.correlate1d(rover, [1, -1], axis=2)) + np.abs(ndi.correlate1d(rover, [1, -1], axis=1))
+    bolts = 40.0 * (np.abs(smooth_field(rng, n, 8, 16)) > 1.3) + 12.0 * smooth_field(rng, n, 4, 8)
+    image = np.where(scene["rover"], -30.0 + 60.0 * np.minimum(edges, 1.0) + bolts + 14.0 * fine, image)
     # illumination: per-image level and contrast, a soft shading gradient, then sensor noise
-    level = _col(rng.normal(60, 16, n).clip(22, 110))
-    gain = level / 60.0 * _col(rng.uniform(0.8, 1.2, n))
-    shading = 1.0 + 0.15 * smooth_field(rng, n, 2, 3)
-    image = level * shading + gain * texture + _col(rng.uniform(0.8, 2.0, n)) * rng.standard_normal((n, H, W), dtype=np.float32)
+    level = _col(np.clip(rng.normal(58, 20, n), 20, 120))
+    image = level * (1.0 + 0.12 * smooth_field(rng, n, 2, 3)) + (level / 60.0) * image
+    image += _col(rng.uniform(0.8, 2.2, n)) * white
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
