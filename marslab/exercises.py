@@ -1,0 +1,83 @@
+"""Generate the student notebooks in exercises/ from the solved notebooks in solutions/.
+
+Solution code sits between nbgrader's markers:
+
+    def class_pixel_counts(masks, num_classes=5):
+        ### BEGIN SOLUTION
+        return np.bincount(masks.ravel(), minlength=num_classes)
+        ### END SOLUTION
+
+and becomes a stub that points to the question's hint (the question is the cell's nbgrader
+`grade_id`, e.g. "q1"):
+
+    def class_pixel_counts(masks, num_classes=5):
+        # YOUR CODE HERE
+        raise NotImplementedError("Write your solution here; check.q1.hint() helps")
+
+Markdown answers between the same markers become "YOUR ANSWER HERE". Outputs are cleared and the
+Colab badge points to the exercise; nothing else changes. The work is done by nbgrader's own
+`ClearSolutions` preprocessor, run standalone (no course database), so an instructor can also feed
+solutions/ to nbgrader itself and get the same stubs.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+from nbconvert.preprocessors import ClearOutputPreprocessor
+from nbgrader.preprocessors import ClearSolutions
+
+STUB = "# YOUR CODE HERE\nraise NotImplementedError(\"Write your solution here{pointer}\")"
+TEXT_STUB = "YOUR ANSWER HERE"
+
+
+def code_stub(question: str | None) -> str:
+    """The code that replaces a solution region of the cell answering `question` (e.g. "q1")."""
+    return STUB.format(pointer=f"; check.{question}.hint() helps" if question else "")
+
+
+class _ClearSolutionsWithHint(ClearSolutions):
+    """ClearSolutions whose stub names the hint of the question the cell answers."""
+
+    def preprocess_cell(self, cell, resources, cell_index):  # noqa: D102 (nbconvert's signature)
+        question = cell.metadata.get("nbgrader", {}).get("grade_id")
+        self.code_stub = dict(self.code_stub, python=code_stub(question))
+        return super().preprocess_cell(cell, resources, cell_index)
+
+
+def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """The student version of the solved notebook `solution` (stored as `name`); returns a new notebook."""
+    nb = nbformat.from_dict(solution)  # a deep copy: the source stays as it was
+    try:
+        nb, _ = _ClearSolutionsWithHint(enforce_metadata=False, text_stub=TEXT_STUB).preprocess(nb, {})
+    except RuntimeError as e:  # nbgrader's words for unbalanced markers
+        raise ValueError(f"{name}: {e} (every '### BEGIN SOLUTION' needs its '### END SOLUTION')") from None
+    nb, _ = ClearOutputPreprocessor().preprocess(nb, {})
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "colab.research.google.com/github/" in cell.source:
+            cell.source = cell.source.replace(f"/solutions/{name}", f"/exercises/{name}")
+    return nb
+
+
+def generate_exercises(solutions_dir: str | os.PathLike = "solutions",
+                       exercises_dir: str | os.PathLike = "exercises") -> list[Path]:
+    """Write the exercise version of every solutions_dir/*.ipynb into exercises_dir; return the paths.
+
+    Deterministic: the same solutions give byte-identical exercises.
+    """
+    solutions_dir, exercises_dir = Path(solutions_dir), Path(exercises_dir)
+    if not solutions_dir.is_dir():
+        raise FileNotFoundError(f"solutions folder {solutions_dir} does not exist; expected the solved notebooks there")
+    sources = sorted(solutions_dir.glob("*.ipynb"))
+    if not sources:
+        raise FileNotFoundError(f"no *.ipynb in {solutions_dir}: nothing to generate")
+    exercises_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in sources:
+        exercise = make_exercise(nbformat.read(source, as_version=4), source.name)
+        nbformat.validate(exercise)
+        target = exercises_dir / source.name
+        nbformat.write(exercise, target)  # the same writer as tools/nb.py: sorted keys, stable bytes
+        written.append(target)
+    return written
