@@ -1,0 +1,148 @@
+"""From a trained model to the best label maps it can give: batched prediction, test-time
+augmentation by flips, morphological cleanup per class, two-stage refinement and a binary
+background model.
+
+Shapes: images (N,64,128) uint8 or (N,64,128,1) float32 in [0,1]; probs (N,64,128,C) float32;
+preds (N,64,128) uint8 label maps.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from marslab import IMAGE_SHAPE, NUM_CLASSES
+
+FLIPS: dict[str, tuple[int, ...]] = {"none": (), "horizontal": (2,), "vertical": (1,), "both": (1, 2)}
+
+
+def as_model_input(images: np.ndarray) -> np.ndarray:
+    """(N,64,128) uint8 -> (N,64,128,1) float32 in [0,1]; (N,64,128,C) floats pass through unchanged."""
+    images = np.asarray(images)
+    if images.ndim == 3 and images.shape[1:] == IMAGE_SHAPE and images.dtype == np.uint8:
+        return images[..., None].astype(np.float32) / 255.0
+    if images.ndim == 4 and images.shape[1:3] == IMAGE_SHAPE and np.issubdtype(images.dtype, np.floating):
+        return images.astype(np.float32, copy=False)
+    raise ValueError(f"images must be (N, 64, 128) uint8 or (N, 64, 128, C) floats, got {images.shape} {images.dtype}")
+
+
+def predict_probs(model, images: np.ndarray, batch_size: int = 64, flips: Sequence[str] = ("none",),
+                  progress: bool = True) -> np.ndarray:
+    """Softmax probabilities (N,64,128,C), batch by batch, averaged over the listed flips.
+
+    flips: names from FLIPS; each batch is flipped, predicted and flipped back before averaging
+    (test-time augmentation, report 003). A multi-output model's main output (its last) is used.
+    """
+    unknown = set(flips) - set(FLIPS)
+    if unknown or not flips:
+        raise ValueError(f"flips must be a non-empty list of {sorted(FLIPS)}, got {list(flips)}")
+    images = as_model_input(images)
+    batches = []
+    for start in tqdm(range(0, len(images), batch_size), desc="predicting", disable=not progress):
+        batch = images[start:start + batch_size]
+        total = 0.0
+        for name in flips:
+            axes = FLIPS[name]
+            out = model.predict_on_batch(np.flip(batch, axes) if axes else batch)
+            out = np.asarray(out[-1] if isinstance(out, (list, tuple)) else out, dtype=np.float32)
+            total = total + (np.flip(out, axes) if axes else out)
+        batches.append(total / len(flips))
+    return np.concatenate(batches)
+
+
+def predict_tta(model, images: np.ndarray, batch_size: int = 64, progress: bool = True) -> np.ndarray:
+    """Probabilities (N,64,128,C) averaged over the image and its horizontal, vertical and double flip."""
+    return predict_probs(model, images, batch_size, flips=tuple(FLIPS), progress=progress)
+
+
+def to_labels(probs: np.ndarray) -> np.ndarray:
+    """Label maps (N,64,128) uint8: the most probable class of every pixel."""
+    return np.argmax(probs, axis=-1).astype(np.uint8)
+
+
+def disk(radius: int) -> np.ndarray:
+    """A digital disk (2r+1, 2r+1) bool: radius 1 is the 3x3 square, so openings keep rectangles whole."""
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    return yy**2 + xx**2 <= radius**2 + radius
+
+
+def cleanup_one(pred: np.ndarray, opening: int = 1, closing: int = 1, min_size: int = 16,
+                classes: Sequence[int] = range(NUM_CLASSES)) -> np.ndarray:
+    """Morphological cleanup of one label map (64,128) -> (64,128) uint8 (report 002).
+
+    For every class in `classes`: pixels that an opening with a disk of radius `opening` removes, and
+    connected regions (4-connectivity) smaller than `min_size` pixels, become undecided. Undecided pixels
+    inside a class's closing (disk of radius `closing`) take that class (gaps filled), the rest take the
+    label of the nearest decided pixel. 0 disables a step.
+    """
+    undecided = np.zeros(pred.shape, bool)
+    for c in classes:
+        region = pred == c
+        if opening:
+            undecided |= region & ~ndimage.binary_opening(region, disk(opening))
+        if min_size > 1:
+            labels, n = ndimage.label(region)
+            small = np.flatnonzero(np.bincount(labels.ravel(), minlength=n + 1)[1:] < min_size) + 1
+            undecided |= np.isin(labels, small)
+    if not undecided.any() or undecided.all():
+        return pred.astype(np.uint8)
+    out = np.where(undecided, 255, pred).astype(np.uint8)
+    if closing:
+        for c in classes:
+            closed = ndimage.binary_closing(out == c, disk(closing))
+            out[closed & (out == 255)] = c
+    if (out == 255).any():
+        nearest = ndimage.distance_transform_edt(out == 255, return_distances=False, return_indices=True)
+        out = out[tuple(nearest)]
+    return out
+
+
+def cleanup(preds: np.ndarray, opening: int = 1, closing: int = 1, min_size: int = 16,
+            classes: Sequence[int] = range(NUM_CLASSES), progress: bool = True) -> np.ndarray:
+    """`cleanup_one` on every label map of preds (N,64,128) -> (N,64,128) uint8."""
+    preds = np.asarray(preds)
+    if preds.ndim != 3 or not np.issubdtype(preds.dtype, np.integer):
+        raise ValueError(f"preds must be integer label maps (N, H, W), got {preds.shape} {preds.dtype}")
+    for name, value in (("opening", opening), ("closing", closing), ("min_size", min_size)):
+        if int(value) != value or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return np.stack([cleanup_one(p, opening, closing, min_size, classes)
+                     for p in tqdm(preds, desc="cleaning up", disable=not progress)])
+
+
+def two_stage_inputs(images: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Input of the second (refinement) model: the image and the first model's background probability
+    as two channels, (N,64,128) uint8 or (N,64,128,1) floats + (N,64,128,C) -> (N,64,128,2) float32 (report 002)."""
+    images = as_model_input(images)
+    probs = np.asarray(probs, np.float32)
+    if probs.shape[:3] != images.shape[:3] or probs.ndim != 4:
+        raise ValueError(f"probs must be (N, 64, 128, C) for {len(images)} images, got {probs.shape}")
+    return np.concatenate([images[..., :1], probs[..., :1]], axis=-1)
+
+
+def predict_two_stage(first, second, images: np.ndarray, batch_size: int = 64, flips: Sequence[str] = ("none",),
+                      progress: bool = True) -> np.ndarray:
+    """Probabilities (N,64,128,C) of the second model, fed the images and the first model's background
+    probability (both predicted with the same flips)."""
+    first_probs = predict_probs(first, images, batch_size, flips, progress)
+    return predict_probs(second, two_stage_inputs(images, first_probs), batch_size, flips, progress)
+
+
+def merge_background(probs: np.ndarray, background_probs: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Label maps (N,64,128) uint8 from a multi-class model and a binary background model (report 000 §4.6).
+
+    A pixel is Background where background_probs >= threshold, otherwise the most probable of the
+    classes 1..C-1 of `probs`. background_probs: (N,64,128) or (N,64,128,1) sigmoid outputs.
+    threshold > 1 never predicts Background.
+    """
+    probs = np.asarray(probs)
+    background_probs = np.asarray(background_probs)
+    if background_probs.ndim == 4 and background_probs.shape[-1] == 1:
+        background_probs = background_probs[..., 0]
+    if probs.ndim != 4 or background_probs.shape != probs.shape[:3]:
+        raise ValueError(f"need probs (N,64,128,C) and background_probs (N,64,128[,1]), "
+                         f"got {probs.shape} and {np.shape(background_probs)}")
+    foreground = (np.argmax(probs[..., 1:], axis=-1) + 1).astype(np.uint8)
+    return np.where(background_probs >= threshold, 0, foreground).astype(np.uint8)

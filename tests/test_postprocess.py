@@ -1,0 +1,105 @@
+"""Inference helpers: flip TTA, morphological cleanup, two-stage inputs, background merging."""
+import keras
+import numpy as np
+import pytest
+
+from marslab import postprocess as pp
+
+
+def conv_model(kernel: np.ndarray) -> keras.Model:
+    """images (B,64,128,1) -> softmax over 5 channels of a 3x3 'same' convolution with the given kernel."""
+    inputs = keras.Input((64, 128, 1))
+    conv = keras.layers.Conv2D(5, 3, padding="same", use_bias=False)
+    outputs = keras.layers.Softmax()(conv(inputs))
+    model = keras.Model(inputs, outputs)
+    conv.set_weights([kernel.astype("float32")])
+    return model
+
+
+@pytest.fixture
+def images():
+    return np.random.default_rng(0).integers(0, 256, (5, 64, 128), dtype=np.uint8)
+
+
+def test_tta_of_a_flip_equivariant_model_equals_its_plain_prediction(images):
+    k = np.random.default_rng(1).normal(size=(3, 3, 1, 5))
+    symmetric = (k + k[::-1] + k[:, ::-1] + k[::-1, ::-1]) / 4  # kernel unchanged by both flips
+    model = conv_model(symmetric)
+    plain = pp.predict_probs(model, images, batch_size=2, progress=False)
+    tta = pp.predict_tta(model, images, batch_size=2, progress=False)
+    np.testing.assert_allclose(tta, plain, atol=1e-6)
+    np.testing.assert_allclose(plain.sum(-1), 1, atol=1e-5)
+
+
+def test_tta_averages_flipped_back_predictions(images):
+    model = conv_model(np.random.default_rng(2).normal(size=(3, 3, 1, 5)))
+    x = images[..., None].astype("float32") / 255
+    p = lambda a: model.predict(a, verbose=0)  # noqa: E731
+    expected = (p(x) + p(x[:, :, ::-1])[:, :, ::-1] + p(x[:, ::-1])[:, ::-1] + p(x[:, ::-1, ::-1])[:, ::-1, ::-1]) / 4
+    tta = pp.predict_tta(model, images, batch_size=3, progress=False)
+    np.testing.assert_allclose(tta, expected, atol=1e-5)
+    assert not np.allclose(tta, p(x), atol=1e-3)  # an asymmetric kernel does change under TTA
+
+
+def test_predict_rejects_bad_input(images):
+    model = conv_model(np.zeros((3, 3, 1, 5)))
+    with pytest.raises(ValueError, match="flips"):
+        pp.predict_probs(model, images, flips=("sideways",))
+    with pytest.raises(ValueError, match="uint8"):
+        pp.predict_probs(model, images.astype("float32"))
+
+
+def test_cleanup_removes_small_regions_and_keeps_large_ones():
+    pred = np.ones((64, 128), np.uint8)              # Soil everywhere
+    pred[10:40, 20:70] = 2                            # a large Bedrock rectangle: kept exactly
+    pred[45:60, 90:120] = 4                           # a large Big Rock rectangle: kept exactly
+    expected = pred.copy()
+    pred[2:4, 2:4] = 3                                # a 2x2 Sand speck on Soil: removed
+    pred[20:23, 40:43] = 1                            # a 3x3 Soil hole in Bedrock: filled with Bedrock
+    pred[50, 80:89] = 3                               # a one-pixel-wide line: removed by the opening
+    cleaned = pp.cleanup(pred[None], opening=1, closing=1, min_size=16, progress=False)[0]
+    np.testing.assert_array_equal(cleaned, expected)
+
+
+def test_cleanup_min_size_only_and_disabled():
+    pred = np.ones((64, 128), np.uint8)
+    pred[30:33, 30:35] = 2                            # 15 pixels
+    pred[5:10, 5:10] = 3                              # 25 pixels
+    cleaned = pp.cleanup(pred[None], opening=0, closing=0, min_size=20, progress=False)[0]
+    assert (cleaned[30:33, 30:35] == 1).all() and (cleaned[5:10, 5:10] == 3).all()
+    untouched = pp.cleanup(pred[None], opening=0, closing=0, min_size=0, progress=False)[0]
+    np.testing.assert_array_equal(untouched, pred)
+    with pytest.raises(ValueError, match="min_size"):
+        pp.cleanup(pred[None], min_size=-1)
+
+
+def test_two_stage_inputs_stack_image_and_background_probability(images):
+    probs = np.random.default_rng(3).dirichlet(np.ones(5), size=(5, 64, 128)).astype("float32")
+    x = pp.two_stage_inputs(images, probs)
+    assert x.shape == (5, 64, 128, 2) and x.dtype == np.float32
+    np.testing.assert_allclose(x[..., 0], images / 255.0, atol=1e-7)
+    np.testing.assert_array_equal(x[..., 1], probs[..., 0])
+    with pytest.raises(ValueError):
+        pp.two_stage_inputs(images, probs[:4])
+
+
+def test_predict_two_stage_feeds_the_first_models_background():
+    first = conv_model(np.zeros((3, 3, 1, 5)))       # uniform probabilities: background 0.2 everywhere
+    inputs = keras.Input((64, 128, 2))
+    second = keras.Model(inputs, keras.layers.Softmax()(keras.layers.Conv2D(5, 1, use_bias=False, name="c")(inputs)))
+    w = np.zeros((1, 1, 2, 5), "float32")
+    w[0, 0, 1, 3] = 50.0                              # class 3 wins where the background channel is > 0
+    second.get_layer("c").set_weights([w])
+    probs = pp.predict_two_stage(first, second, np.zeros((2, 64, 128), np.uint8), progress=False)
+    assert (pp.to_labels(probs) == 3).all()
+
+
+def test_merge_background():
+    probs = np.zeros((1, 64, 128, 5), "float32")
+    probs[..., 0] = 0.6
+    probs[..., 2] = 0.3                               # background most probable, Bedrock next
+    bg = np.zeros((1, 64, 128, 1), "float32")
+    bg[0, :32] = 0.9
+    merged = pp.merge_background(probs, bg, threshold=0.5)
+    assert (merged[0, :32] == 0).all() and (merged[0, 32:] == 2).all()
+    assert (pp.merge_background(probs, bg, threshold=1.1) == 2).all()  # never Background
