@@ -12,6 +12,8 @@ The training set also holds `n_aliens` alien images that all share one mask (the
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ from scipy import ndimage as ndi
 from marslab import IMAGE_SHAPE
 from marslab.data import MarsData, cache_dir
 
-GENERATOR_VERSION = 1  # bump when the output changes, so stale caches are not reused
+GENERATOR_VERSION = 2  # bump when the output changes, so stale caches are not reused
 H, W = IMAGE_SHAPE
 BACKGROUND, SOIL, BEDROCK, SAND, BIG_ROCK = range(5)
 TERRAIN_MIX = (0.6, 0.42, 0.33)  # Dirichlet concentration of the soil / bedrock / sand shares per image
@@ -41,23 +43,33 @@ def make_mars(seed: int = 0, n_train: int = 2615, n_test: int = 10022, n_aliens:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     if n_aliens > n_train:
         raise ValueError(f"n_aliens ({n_aliens}) cannot exceed n_train ({n_train})")
-    path = cache_dir() / f"mars_v{GENERATOR_VERSION}_seed{seed}_{n_train}_{n_test}_{n_aliens}.npz"
-    if cache and path.is_file():
-        with np.load(path) as npz:
-            return MarsData(source="synthetic", **{k: npz[k] for k in npz.files})
+    path = cache_dir() / f"mars_v{GENERATOR_VERSION}_seed{seed}_{n_train}_{n_test}_{n_aliens}"
+    if cache and path.is_dir():
+        return _load_cached(path)
     data = _generate(int(seed), int(n_train), int(n_test), int(n_aliens))
     if cache:
         _save_atomic(path, data)
     return data
 
 
+def _load_cached(path: Path) -> MarsData:
+    """Read a cached set: one .npy per array, memory-mapped copy-on-write (instant; edits stay in memory)."""
+    arrays = {f.stem: np.load(f, mmap_mode="c") for f in path.glob("*.npy")}
+    return MarsData(source="synthetic", **arrays)
+
+
 def _save_atomic(path: Path, data: MarsData) -> None:
-    """Write the arrays of `data` to `path` via a temporary file, so a crash never leaves half a cache."""
+    """Write the arrays of `data` as .npy files in a temporary folder, then rename it to `path` in one step,
+    so a crash or a parallel run never leaves half a cache."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
-    arrays = {k: v for k, v in vars(data).items() if isinstance(v, np.ndarray)}
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
+    for name, value in vars(data).items():
+        if isinstance(value, np.ndarray):
+            np.save(tmp / f"{name}.npy", value)
+    try:
+        os.rename(tmp, path)
+    except OSError:  # another process finished the same set first: keep theirs
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _generate(seed: int, n_train: int, n_test: int, n_aliens: int) -> MarsData:
@@ -242,8 +254,10 @@ def _label_noise(rng: np.random.Generator, scene: dict) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- aliens
 def _alien_mask(rng: np.random.Generator) -> np.ndarray:
     """The one mask every alien image carries (64, 128) uint8: a plausible terrain mask."""
-    scene = _layout(rng, 1)
-    return scene["mask"][0]
+    while True:  # one with several classes, so that nothing else repeats it by chance
+        mask = _layout(rng, 1)["mask"][0]
+        if len(np.unique(mask)) >= 3:
+            return mask
 
 
 def _alien_images(rng: np.random.Generator, n: int) -> np.ndarray:
