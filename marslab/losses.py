@@ -266,7 +266,7 @@ def signed_distance_maps(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> n
 def boundary_targets(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """Targets for any loss here incl. Boundary: (N,H,W) labels -> (N,H,W,1+C) float32 = labels, maps.
 
-    Compute once before training and pass as `y` to `fit` (NumPy, or tf.data.Dataset.from_tensor_slices);
+    Compute once before training and pass as `y` to `fit` (NumPy arrays, or a dataset sliced from them);
     every loss in this module and `marslab.metrics.CompetitionMeanIoU` read channel 0 as the labels.
     """
     maps = signed_distance_maps(masks, num_classes)
