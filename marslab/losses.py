@@ -162,7 +162,7 @@ class SoftTversky(SegmentationLoss):
 
 @register
 class SoftDice(SoftTversky):
-    """Soft Dice loss (region): Tversky with alpha = beta = 1/2, i.e. 1 - (2 TP + s) / (2 TP + FP + FN + s)."""
+    """Soft Dice loss (region): Tversky with alpha = beta = 1/2, i.e. 1 - (2 TP + 2s) / (2 TP + FP + FN + 2s)."""
 
     def __init__(self, per_class: bool = True, smooth: float = 1.0, **kwargs):
         kwargs.pop("alpha", None), kwargs.pop("beta", None)
