@@ -123,5 +123,5 @@ def make_dataset(
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(normalise, num_parallel_calls=AUTOTUNE, deterministic=True)
     if augment is not None:
-        ds = ds.map(augment, num_parallel_calls=None if deterministic else AUTOTUNE, deterministic=deterministic)
+        ds = ds.map(augment) if deterministic else ds.map(augment, num_parallel_calls=AUTOTUNE, deterministic=False)
     return ds.prefetch(AUTOTUNE)
