@@ -1,0 +1,119 @@
+"""Checks for exercises/08_loss_comparison.ipynb: soft Dice and focal losses written with keras.ops."""
+from __future__ import annotations
+
+import numpy as np
+
+from marslab.checks._core import Incorrect, Question, expect, expect_callable
+from marslab.checks._keras import scalar
+
+EPSILON = 1e-7  # probabilities are clipped to [EPSILON, 1 - EPSILON] before the log
+
+
+def _cases(num_classes: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(labels (B, H, W) int32, softmax probs (B, H, W, C) float32); the second case lacks class 4 in the truth."""
+    rng = np.random.default_rng(8)
+    cases = []
+    for b, top in ((2, num_classes), (3, num_classes - 1)):
+        labels = rng.integers(0, top, size=(b, 6, 10)).astype(np.int32)
+        logits = rng.normal(size=(b, 6, 10, num_classes)) + 2.0 * np.eye(num_classes)[labels]
+        probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+        cases.append((labels, probs.astype(np.float32)))
+    return cases
+
+
+def _dice(labels, probs, smooth=1.0, per_class=True):
+    onehot = np.eye(probs.shape[-1])[labels]
+    inter = (onehot * probs).sum(axis=(0, 1, 2))
+    total = onehot.sum(axis=(0, 1, 2)) + probs.sum(axis=(0, 1, 2))
+    if not per_class:
+        return 1 - (2 * inter.sum() + smooth) / (total.sum() + smooth)
+    return float(np.mean(1 - (2 * inter + smooth) / (total + smooth)))
+
+
+def _focal(labels, probs, gamma, flipped=False):
+    """The focal loss; flipped=True uses p ** gamma instead of (1 - p) ** gamma (a plausible mistake)."""
+    p = np.clip(probs, EPSILON, 1 - EPSILON)
+    onehot = np.eye(probs.shape[-1])[labels]
+    factor = p ** gamma if flipped else (1 - p) ** gamma
+    return float(np.mean(np.sum(-onehot * factor * np.log(p), axis=-1)))
+
+
+def _call(fn, labels, probs, **kwargs) -> float:
+    from keras import ops
+
+    return scalar(fn(ops.convert_to_tensor(labels), ops.convert_to_tensor(probs), **kwargs), "the loss")
+
+
+def _test_dice(fn) -> None:
+    expect_callable(fn)
+    for labels, probs in _cases():
+        got, want = _call(fn, labels, probs), _dice(labels, probs)
+        if np.isclose(got, want, rtol=1e-4):
+            continue
+        if np.isclose(got, _dice(labels, probs, per_class=False), rtol=1e-4):
+            raise Incorrect("you pooled all classes into one Dice score: score each class separately (sum over "
+                            "batch and pixels only, axis=(0, 1, 2)), then average 1 - score over the classes")
+        if np.isclose(got, _dice(labels, probs, smooth=0.0), rtol=1e-4):
+            raise Incorrect("add smooth=1 to the numerator and the denominator, so that a class absent from truth "
+                            "and prediction scores 1 instead of 0/0")
+        if np.isclose(got, 1 - _dice(labels, probs), rtol=1e-4):
+            raise Incorrect("this is the Dice score, not the loss: return 1 - score, which is 0 for a perfect "
+                            "prediction")
+        raise Incorrect(f"for a batch of {labels.shape[0]} the loss should be {want:.5f}, got {got:.5f}")
+    labels = _cases()[0][0]
+    perfect = np.eye(5, dtype=np.float32)[labels]
+    expect(abs(_call(fn, labels, perfect)) < 1e-5, "a perfect prediction should have loss 0")
+
+
+q1 = Question(
+    "q1", "dice_loss(y_true, y_pred) -> 1 - mean over classes of soft Dice (smooth = 1)",
+    _test_dice,
+    hints=["Turn the labels into one-hot vectors like the probabilities: `ops.one_hot(y_true, num_classes)` with "
+           "num_classes = `y_pred.shape[-1]`.",
+           "Per class c, summed over batch and pixels (axis=(0, 1, 2)): intersection = sum(y * p), total = "
+           "sum(y) + sum(p); score = (2 * intersection + 1) / (total + 1); loss = mean(1 - score)."],
+    solution="""
+    def dice_loss(y_true, y_pred, smooth=1.0):
+        onehot = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1])
+        intersection = ops.sum(onehot * y_pred, axis=(0, 1, 2))
+        total = ops.sum(onehot, axis=(0, 1, 2)) + ops.sum(y_pred, axis=(0, 1, 2))
+        return ops.mean(1.0 - (2.0 * intersection + smooth) / (total + smooth))
+    """,
+    correct_message="`marslab.losses.SoftDice` is this loss with class weights (lesson 08).",
+)
+
+
+def _test_focal(fn) -> None:
+    expect_callable(fn)
+    for labels, probs in _cases():
+        for gamma in (2.0, 0.0):
+            got, want = _call(fn, labels, probs, gamma=gamma), _focal(labels, probs, gamma)
+            if np.isclose(got, want, rtol=1e-4):
+                continue
+            if gamma and np.isclose(got, _focal(labels, probs, gamma, flipped=True), rtol=1e-4):
+                raise Incorrect("the modulating factor is (1 - p) ** gamma: it shrinks the loss of pixels that are "
+                                "already right (p near 1), not of the wrong ones")
+            if gamma and np.isclose(got, _focal(labels, probs, 0.0), rtol=1e-4):
+                raise Incorrect("with gamma=2 your loss equals plain cross-entropy: multiply by (1 - p) ** gamma "
+                                "(and use the `gamma` argument)")
+            if np.isclose(got * probs.shape[-1], want, rtol=1e-4):
+                raise Incorrect("your loss is num_classes times too small: you averaged over the classes too; sum "
+                                "over the classes (axis=-1), then average over the pixels")
+            raise Incorrect(f"gamma={gamma}: expected {want:.5f}, got {got:.5f}")
+
+
+q2 = Question(
+    "q2", "focal_loss(y_true, y_pred, gamma) -> mean over pixels of -sum_c y (1 - p)^gamma log p",
+    _test_focal,
+    hints=["Clip the probabilities first, `ops.clip(y_pred, 1e-7, 1 - 1e-7)`, so that log never sees 0.",
+           "With onehot from `ops.one_hot`: `ops.mean(ops.sum(-onehot * (1 - p) ** gamma * ops.log(p), axis=-1))`."],
+    solution="""
+    def focal_loss(y_true, y_pred, gamma=2.0):
+        onehot = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1])
+        p = ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
+        return ops.mean(ops.sum(-onehot * (1.0 - p) ** gamma * ops.log(p), axis=-1))
+    """,
+    correct_message="gamma=0 gives plain cross-entropy; `marslab.losses.Focal` adds class weights (report 000, Table 2).",
+)
+
+QUESTIONS = [q1, q2]
