@@ -134,3 +134,26 @@ def test_stratified_split_keeps_the_rare_class_share_and_repeats(mars):
 def test_bad_input_is_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_mask_repeats_counts_identical_masks():
+    masks = np.random.default_rng(2).integers(0, 5, (20, 4, 4)).astype(np.uint8)
+    masks[[3, 8, 9, 15]] = masks[2]
+    masks[[11, 12]] = 0
+    repeats = cleaning.mask_repeats(masks, top=3)
+    assert repeats[0] == (5, 2, len(np.unique(masks[2])))
+    assert repeats[1] == (2, 11, 1)
+    assert repeats[2][0] == 1
+
+
+def test_lesson_helpers_draw_and_tabulate(mars):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    table = cleaning.detector_table({"perfect": mars.alien_index, "half": mars.alien_index[::2]}, mars.alien_index)
+    assert "perfect" in table and "1.000   1.000" in table and "1.000   0.500" in table
+    scores = np.random.default_rng(0).random(300)
+    ax = cleaning.plot_scores(scores, 0.9, mars.alien_index, "title")
+    assert ax.get_title() == "title" and len(ax.lines) == 1
+    fig = cleaning.show_images(mars.images, mars.alien_index, "aliens", n=4)
+    assert len(fig.axes) == 4
