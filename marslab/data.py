@@ -17,6 +17,9 @@ from marslab import IMAGE_SHAPE, NUM_CLASSES
 DATA_ENV = "MARSLAB_DATA"
 CACHE_ENV = "MARSLAB_CACHE"
 FILE_NAME = "mars_for_students.npz"
+AI4MARS_ENV = "MARSLAB_AI4MARS"
+AI4MARS_NAME = "ai4mars_train_64x128.npz"  # real AI4Mars samples in the course format (a development aid)
+APPEARANCE_COLUMNS = ("pixels %", "mean", "std", "local std", "gradient", "in % of images")
 
 _said_synthetic = False  # load_mars says once per session that it fell back to the synthetic set
 
@@ -148,3 +151,50 @@ def load_mars(path: str | os.PathLike | None = None) -> MarsData:
         print(f"No {FILE_NAME} found (set {DATA_ENV} or put it in data/): using the synthetic Mars set.")
         _said_synthetic = True
     return make_mars()
+
+
+def find_ai4mars() -> Path | None:
+    """The real AI4Mars sample file in course format, if it is around: $MARSLAB_AI4MARS, else
+    ../shared/data/ai4mars_train_64x128.npz beside the course root (from the root or notebooks/), else None."""
+    if os.environ.get(AI4MARS_ENV):
+        found = Path(os.environ[AI4MARS_ENV]).expanduser()
+        if not found.is_file():
+            raise FileNotFoundError(f"{AI4MARS_ENV} points to {found}, which does not exist; expected {AI4MARS_NAME}")
+        return found
+    for root in (Path.cwd(), Path.cwd().parent):
+        candidate = root.parent / "shared" / "data" / AI4MARS_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def class_presence(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """(N, num_classes) bool: does image i contain class c? masks (N, H, W) integer labels."""
+    masks = np.asarray(masks)
+    flat = masks.reshape(len(masks), -1).astype(np.int64) + num_classes * np.arange(len(masks))[:, None]
+    counts = np.bincount(flat.ravel(), minlength=num_classes * len(masks))
+    return counts.reshape(len(masks), num_classes) > 0
+
+
+def class_appearance(images: np.ndarray, masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """Per-class appearance (num_classes, 6), columns APPEARANCE_COLUMNS: % of pixels, intensity mean and std,
+    mean local std (5x5 window), mean Sobel gradient magnitude (per image), % of images containing the class.
+    images, masks (N, H, W). Rows of an absent class are NaN."""
+    from scipy import ndimage as ndi
+
+    x = np.asarray(images, np.float32)
+    if x.ndim != 3 or np.shape(masks) != x.shape:
+        raise ValueError(f"images and masks must both be (N, H, W), got {x.shape} and {np.shape(masks)}")
+    local_mean = ndi.uniform_filter(x, (1, 5, 5))
+    local_std = np.sqrt(np.maximum(ndi.uniform_filter(x * x, (1, 5, 5)) - local_mean ** 2, 0))
+    sobel = [ndi.correlate1d(ndi.correlate1d(x, [-1, 0, 1], axis=a), [1, 2, 1], axis=3 - a) for a in (1, 2)]
+    gradient = np.hypot(*sobel)  # within each image (scipy's N-d sobel would also smooth across images)
+    presence = class_presence(masks, num_classes)
+    table = np.full((num_classes, len(APPEARANCE_COLUMNS)), np.nan)
+    for c in range(num_classes):
+        sel = masks == c
+        if sel.any():
+            v = x[sel]
+            table[c] = [100 * sel.mean(), v.mean(), v.std(), local_std[sel].mean(), gradient[sel].mean(),
+                        100 * presence[:, c].mean()]
+    return table

@@ -86,3 +86,40 @@ def show_samples(images: np.ndarray, masks: np.ndarray | None = None, preds: np.
     fig.legend(handles=legend_handles(), loc="lower center", ncol=NUM_CLASSES, frameon=False)
     fig.tight_layout(rect=(0, 0.06 if len(index) < 4 else 0.03, 1, 1))
     return fig
+
+
+def show_pair(image: np.ndarray, masks: dict[str, np.ndarray], title: str = "", alpha: float = 0.45, width: float = 12.0):
+    """One image (H, W) with several label maps side by side: the image, then an overlay per entry of
+    `masks` ({"mask": ..., "clean mask": ...}), then the first mask as flat colour. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    names = list(masks)
+    fig, axes = plt.subplots(1, len(names) + 2, figsize=(width, width / (len(names) + 2) * 0.5 + 0.8))
+    axes[0].imshow(image, cmap="gray", vmin=0, vmax=255)
+    axes[0].set_title(title or "image")
+    for ax, name in zip(axes[1:], names):
+        ax.imshow(overlay(image, masks[name], alpha))
+        ax.set_title(f"{name} over image")
+    axes[-1].imshow(colorize(masks[names[0]]))
+    axes[-1].set_title(names[0])
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.legend(handles=legend_handles(), loc="lower center", ncol=NUM_CLASSES, frameon=False)
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    return fig
+
+
+def browse(images: np.ndarray, masks: np.ndarray, clean_masks: np.ndarray | None = None, start: int = 0):
+    """An ipywidgets slider that flips through images (N, H, W) with their masks (and clean masks, if given)."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    def show(index: int) -> None:
+        shown = {"mask": masks[index]} if clean_masks is None else {"mask": masks[index], "clean mask": clean_masks[index]}
+        show_pair(images[index], shown, title=f"image {index}")
+        plt.show()
+
+    slider = widgets.IntSlider(value=start, min=0, max=len(images) - 1, description="image", continuous_update=False,
+                               layout=widgets.Layout(width="60%"))
+    return widgets.interact(show, index=slider)
