@@ -22,6 +22,7 @@ solutions/ to nbgrader itself and get the same stubs.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -81,3 +82,37 @@ def generate_exercises(solutions_dir: str | os.PathLike = "solutions",
         nbformat.write(exercise, target)  # the same writer as tools/nb.py: sorted keys, stable bytes
         written.append(target)
     return written
+
+
+_CHECK_CELL = re.compile(r"^check\.(q\d+)(?:\.check)?\(", re.M)
+
+
+def grade_notebook(path: str | os.PathLike, timeout: int = 600) -> dict[str, str]:
+    """Run a student's exercise notebook top to bottom and collect what each check said.
+
+    Returns {question: "correct" | "incorrect: why" | "not attempted" | "error: ExceptionName" | "not run"}
+    for every check cell (`check.q1(...)`), the last one per question. Errors do not stop the run.
+    """
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook {path} does not exist")
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    grades: dict[str, str] = {}
+    for cell in nb.cells:
+        match = _CHECK_CELL.search(cell.source) if cell.cell_type == "code" else None
+        if not match:
+            continue
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        text = "".join(o.get("data", {}).get("text/plain", "") + o.get("text", "") for o in cell.outputs)
+        if errors:
+            grades[match.group(1)] = f"error: {errors[0].ename}"
+        elif text:
+            outcome, _, message = text.strip().partition(": ")
+            grades[match.group(1)] = outcome.lower() + (f": {message}" if outcome.lower() == "incorrect" else "")
+        else:
+            grades[match.group(1)] = "not run"
+    return grades

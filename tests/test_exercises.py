@@ -592,3 +592,29 @@ def test_exercise_notebook_runs_with_stubs_and_reports_not_attempted(executed_ex
     for cell in checks:
         text = "".join(o.get("data", {}).get("text/plain", "") for o in cell.outputs)
         assert text.startswith("Not attempted"), f"{cell.source}: {text!r}"
+
+
+def test_assert_correct_for_autograder_cells():
+    q = _toy_question()
+    q.assert_correct(lambda x: 2 * x)
+    with pytest.raises(AssertionError, match="q9: Incorrect: double"):
+        q.assert_correct(lambda x: x)
+
+
+def test_grade_notebook_reports_each_question(tmp_path):
+    from marslab.exercises import grade_notebook
+
+    nb = nbformat.read(ROOT / "exercises" / "03_class_weights.ipynb", as_version=4)
+    answers = {"q1": "def inverse_frequency(freqs):\n    return 1.0 / (len(freqs) * freqs)",
+               "q2": "def zero_background(class_weights):\n    w = np.array(class_weights, dtype=float)\n"
+                     "    w[0] = 0\n    return w",
+               "q3": "def oversample_indices(masks, class_id=4, factor=4):\n    return masks.nonexistent"}
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    nbformat.write(nb, tmp_path / "student.ipynb")
+    grades = grade_notebook(tmp_path / "student.ipynb")
+    assert grades["q1"] == "correct"
+    assert grades["q2"].startswith("incorrect: ") and "rescale them" in grades["q2"]
+    assert grades["q3"] == "error: AttributeError"  # the student's own bug, not "incorrect"

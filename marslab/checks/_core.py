@@ -107,6 +107,12 @@ class Question:
 
     __call__ = check
 
+    def assert_correct(self, answer: Any) -> None:
+        """Raise AssertionError (with the feedback) unless `answer` is correct: for autograder test cells."""
+        feedback = self.evaluate(answer)
+        if feedback.outcome != CORRECT:
+            raise AssertionError(f"{self.name}: {feedback}")
+
     def hint(self, n: int = 1) -> None:
         """Show hint number `n` (1 = the most general)."""
         if not 1 <= n <= len(self.hints):
