@@ -80,7 +80,7 @@ def _layer(name: str, strength, seed: int, library: str):
     raise ValueError(f"unknown augmentation {name!r}; expected one of {STRENGTH_NAMES}")
 
 
-@dataclass
+@dataclass(eq=False)
 class Augmentation:
     """A chain of augmentation layers, called on batches: (images (B,64,128,1) float32 in [0,1],
     masks (B,64,128) int) -> the same shapes, images clipped to [0,1], masks int32."""
