@@ -150,11 +150,19 @@ def difficulty(data, epochs: int, n_eval: int, unet: bool) -> None:
     keras.utils.set_random_seed(0)
     model = build_unet(filters=16, depth=4)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    def predict(images):
+        return np.concatenate([np.argmax(model.predict(images[i:i + 512, ..., None] / 255.0, verbose=0), -1)
+                               for i in range(0, len(images), 512)]).astype(np.uint8)
+
+    def progress(epoch, logs):  # the learning curve on a slice of the test split
+        if (epoch + 1) % 2 == 0 and epoch + 1 < epochs:
+            print(f"  after epoch {epoch + 1}: mean IoU {mean_iou(test_y, predict(test_x)):.3f} on {len(test_y)} test images", flush=True)
+
     t = time.perf_counter()
-    model.fit(data.images[keep, ..., None] / 255.0, data.masks[keep], batch_size=32, epochs=epochs, verbose=2)
+    model.fit(data.images[keep, ..., None] / 255.0, data.masks[keep], batch_size=32, epochs=epochs, verbose=2,
+              callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=progress)])
     minutes = (time.perf_counter() - t) / 60
-    preds = np.concatenate([np.argmax(model.predict(data.test_images[i:i + 512, ..., None] / 255.0, verbose=0), -1)
-                            for i in range(0, len(data.test_images), 512)]).astype(np.uint8)
+    preds = predict(data.test_images)
     print(f"U-Net on all {len(preds)} test images:")
     row(f"U-Net 16-32-64-128, {epochs} epochs ({minutes:.1f} min)", preds, data.test_masks)
     row("  the same, scored on the clean test masks", preds, data.test_clean_masks)

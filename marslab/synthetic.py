@@ -22,11 +22,12 @@ from scipy import ndimage as ndi
 from marslab import IMAGE_SHAPE
 from marslab.data import MarsData, cache_dir
 
-GENERATOR_VERSION = 2  # bump when the output changes, so stale caches are not reused
+GENERATOR_VERSION = 3  # bump when the output changes, so stale caches are not reused
 H, W = IMAGE_SHAPE
 BACKGROUND, SOIL, BEDROCK, SAND, BIG_ROCK = range(5)
 TERRAIN_MIX = (0.6, 0.42, 0.33)  # Dirichlet concentration of the soil / bedrock / sand shares per image
 TERRAIN_OFFSET = (5.0, 8.0, -6.0)  # mean brightness offset of soil / bedrock / sand
+BLURRED = 0.3  # share of images rendered slightly out of focus
 CHUNK = 128  # images generated at once: small arrays stay in the CPU cache; bounds peak memory
 
 
@@ -192,15 +193,16 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
     white = rng.standard_normal((n, H, W), dtype=np.float32)
     fine = ndi.uniform_filter(white, (1, 2, 2))  # grain a pixel or two across (std 0.5)
     # soil: fine grain with scattered pebbles, roughness varying from place to place
-    soil = _col(rng.uniform(8, 13, n)) * fine + _col(rng.uniform(6, 16, n)) * (fine > 1.1)
+    soil = _col(rng.uniform(6, 13, n)) * fine + _col(rng.uniform(0, 16, n)) * (fine > 1.1)
     # bedrock: plates with sharp steps (layers), dark cracks along the zero lines of a smooth field
     step = _col(rng.uniform(0.35, 0.7, n))
-    bedrock = 18.0 * np.floor(smooth_field(rng, n, 8, 16) / step) * step + _col(rng.uniform(9, 15, n)) * fine
-    bedrock -= 22.0 * (np.abs(smooth_field(rng, n, 10, 20)) < 0.08)
+    bedrock = _col(rng.uniform(8, 24, n)) * np.floor(smooth_field(rng, n, 8, 16) / step) * step + _col(rng.uniform(8, 17, n)) * fine
+    bedrock -= _col(rng.uniform(6, 26, n)) * (np.abs(smooth_field(rng, n, 10, 20)) < _col(rng.uniform(0.04, 0.1, n)))
     # sand: smooth, low ripples
     angle = rng.uniform(-0.5, 0.5, n) + np.pi / 2
     kx, ky = _col(np.cos(angle) / rng.uniform(4.5, 9.0, n)), _col(np.sin(angle) / rng.uniform(4.5, 9.0, n))
-    sand = 2.5 * np.sin(2 * np.pi * (xx * kx + yy * ky) + 1.5 * smooth_field(rng, n, 3, 6)) + 2.0 * fine
+    sand = _col(rng.uniform(1.0, 4.0, n)) * np.sin(2 * np.pi * (xx * kx + yy * ky) + 1.5 * smooth_field(rng, n, 3, 6))
+    sand += _col(rng.uniform(1.5, 5.0, n)) * fine
     offsets = rng.normal(TERRAIN_OFFSET, 6.0, (n, 3)).astype(np.float32)  # brightness per class and image: no giveaway
     image = np.where(terrain == SOIL, soil + _col(offsets[:, 0]),
                      np.where(terrain == BEDROCK, bedrock + _col(offsets[:, 1]), sand + _col(offsets[:, 2])))
@@ -219,6 +221,8 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
     # illumination: per-image level and contrast, a soft shading gradient, then sensor noise
     level = _col(np.clip(rng.normal(58, 20, n), 20, 120))
     image = level * (1.0 + 0.12 * smooth_field(rng, n, 2, 3)) + (level / 60.0) * image
+    blurred = np.flatnonzero(rng.random(n) < BLURRED)  # out of focus or seen from afar: fine texture washed out
+    image[blurred] = ndi.gaussian_filter(image[blurred], (0, 0.8, 0.8), truncate=2.0)
     image += _col(rng.uniform(0.8, 2.2, n)) * white
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
@@ -240,8 +244,8 @@ def _label_noise(rng: np.random.Generator, scene: dict) -> np.ndarray:
     noisy = np.where(missed_rock, scene["terrain"], noisy)
     # soil and sand confused in some images
     swap = rng.random(n)
-    soil_to_sand = (noisy == SOIL) & _col(swap < 0.06).astype(bool)
-    sand_to_soil = (noisy == SAND) & _col(swap > 0.9).astype(bool)
+    soil_to_sand = (noisy == SOIL) & _col(swap < 0.08).astype(bool)
+    sand_to_soil = (noisy == SAND) & _col(swap > 0.88).astype(bool)
     noisy = np.where(soil_to_sand, SAND, np.where(sand_to_soil, SOIL, noisy))
     # regions nobody labelled stay Background, and a thin unlabelled frame in some images
     unlabelled = smooth_field(rng, n, 3, 6) > _col(rng.uniform(0.9, 3.0, n))
