@@ -125,3 +125,18 @@ def test_default_sizes(monkeypatch):
     data = make_mars()
     assert data.images.shape == (2615, 64, 128) and data.test_images.shape == (10022, 64, 128)
     assert len(data.alien_index) == 110
+
+
+def test_benchmark_smoke_run(tmp_cache):
+    """benchmarks/bench_synthetic.py --quick runs and prints its tables."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_synthetic.py"), "--quick"], cwd=root,
+                         capture_output=True, text=True, env={**os.environ, "MARSLAB_CACHE": str(tmp_cache)}, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    for line in ("generation wall s", "cached reload", "Per-class appearance", "label-noise ceiling", "texture features"):
+        assert line in out.stdout, line
