@@ -62,6 +62,15 @@ def to_labels(probs: np.ndarray) -> np.ndarray:
     return np.argmax(probs, axis=-1).astype(np.uint8)
 
 
+def foreground_labels(probs: np.ndarray) -> np.ndarray:
+    """Label maps (N,64,128) uint8 from classes 1..C-1 only: the most probable non-Background class.
+
+    The competition metric ignores pixels whose TRUE label is Background, so predicting Background
+    can only cost (a missed Soil/Bedrock/Sand/Big Rock pixel) and never gain.
+    """
+    return (np.argmax(np.asarray(probs)[..., 1:], axis=-1) + 1).astype(np.uint8)
+
+
 def disk(radius: int) -> np.ndarray:
     """A digital disk (2r+1, 2r+1) bool: radius 1 is the 3x3 square, so openings keep rectangles whole."""
     yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
@@ -144,5 +153,4 @@ def merge_background(probs: np.ndarray, background_probs: np.ndarray, threshold:
     if probs.ndim != 4 or background_probs.shape != probs.shape[:3]:
         raise ValueError(f"need probs (N,64,128,C) and background_probs (N,64,128[,1]), "
                          f"got {probs.shape} and {np.shape(background_probs)}")
-    foreground = (np.argmax(probs[..., 1:], axis=-1) + 1).astype(np.uint8)
-    return np.where(background_probs >= threshold, 0, foreground).astype(np.uint8)
+    return np.where(background_probs >= threshold, 0, foreground_labels(probs)).astype(np.uint8)

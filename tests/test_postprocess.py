@@ -103,3 +103,10 @@ def test_merge_background():
     merged = pp.merge_background(probs, bg, threshold=0.5)
     assert (merged[0, :32] == 0).all() and (merged[0, 32:] == 2).all()
     assert (pp.merge_background(probs, bg, threshold=1.1) == 2).all()  # never Background
+
+
+def test_foreground_labels_never_predict_background():
+    probs = np.zeros((1, 64, 128, 5), "float32")
+    probs[..., 0], probs[..., 1], probs[..., 4] = 0.7, 0.1, 0.2
+    assert (pp.foreground_labels(probs) == 4).all()
+    assert (pp.to_labels(probs) == 0).all()

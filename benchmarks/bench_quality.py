@@ -1,0 +1,161 @@
+"""Quality: the course's final recipe against the lesson-05 baseline, on the synthetic hidden test split.
+
+Both train on the synthetic training set with the aliens removed (same split, same seed, same model
+width) and are scored with the competition metric (mean IoU over classes 1-4) and per-class IoU on
+the hidden test labels. Target (issue): the recipe beats the baseline by at least 0.10 mean IoU.
+
+- baseline (lesson 05): U-Net, Adam 1e-3, plain sparse cross-entropy, early stopping; argmax.
+- recipe (lessons 03, 04, 06, 08, 09, 10): residual U-Net with transposed convolutions (report 000
+  §4.4); class-weighted cross-entropy with the background weight zeroed (report 000 Table 4); Big Rock
+  copy-paste (report 002) and 4x oversampling (report 000); horizontal flips; AdamW with warmup and
+  cosine annealing, early stopping and checkpoint on validation mean IoU (report 000 §4.5); flip TTA
+  (report 003); labels from classes 1-4 only, since predictions on true-Background pixels cost nothing.
+
+Everything is NumPy arrays and `keras`, so it runs on any Keras backend (KERAS_BACKEND=jax on a GPU
+machine without TensorFlow). Mixed precision on GPU.
+
+    python benchmarks/bench_quality.py            # full: the whole set, real epochs (GPU)
+    python benchmarks/bench_quality.py --quick    # a tiny CPU run that only shows the code path works
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+
+CONFIGS = {
+    "full": dict(n_train=2615, n_test=10022, n_aliens=110, filters=32, depth=4, epochs=60, batch_size=32,
+                 patience=12, copies=400),
+    "quick": dict(n_train=96, n_test=32, n_aliens=6, filters=4, depth=3, epochs=2, batch_size=16,
+                  patience=2, copies=16),
+}
+
+
+def split(data, seed: int):
+    """(x_train, y_train), (x_val, y_val) as uint8 arrays: aliens removed, stratified on Big Rock."""
+    from marslab.cleaning import find_aliens, remove_images, stratified_split
+
+    clean = remove_images(data, find_aliens(data.masks))
+    train, val = stratified_split(clean.masks, val_fraction=0.15, seed=seed)
+    return (clean.images[train], clean.masks[train]), (clean.images[val], clean.masks[val])
+
+
+def as_inputs(images: np.ndarray) -> np.ndarray:
+    return images[..., None].astype("float32") / 255.0
+
+
+def train_baseline(train, val, cfg: dict, seed: int, out_dir: str):
+    """Lesson 05: U-Net, Adam, sparse cross-entropy, early stopping on validation mean IoU."""
+    import keras
+
+    from marslab import seed_everything
+    from marslab.metrics import CompetitionMeanIoU
+    from marslab.models import unet
+
+    seed_everything(seed, deterministic=False)
+    model = unet(filters=cfg["filters"], depth=cfg["depth"])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=[CompetitionMeanIoU()])
+    stop = keras.callbacks.EarlyStopping("val_mean_iou", mode="max", patience=cfg["patience"],
+                                         restore_best_weights=True)
+    model.fit(as_inputs(train[0]), train[1], validation_data=(as_inputs(val[0]), val[1]), epochs=cfg["epochs"],
+              batch_size=cfg["batch_size"], callbacks=[stop], verbose=2)
+    return model
+
+
+def recipe_training_set(images: np.ndarray, masks: np.ndarray, copies: int, seed: int):
+    """Big Rock copy-paste, Big Rock images 4x, then every image also flipped left-right (uint8 arrays)."""
+    from marslab.augment import copy_paste
+    from marslab.weights import oversample_indices
+
+    pasted = copy_paste(images, masks, copies, seed=seed)
+    images, masks = np.concatenate([images, pasted[0]]), np.concatenate([masks, pasted[1]])
+    index = oversample_indices(masks, factor=4)
+    images, masks = images[index], masks[index]
+    return np.concatenate([images, images[:, :, ::-1]]), np.concatenate([masks, masks[:, :, ::-1]])
+
+
+def train_recipe(train, val, cfg: dict, seed: int, out_dir: str):
+    """The final recipe (see the module docstring); returns the model at its best validation epoch."""
+    from marslab import seed_everything
+    from marslab.losses import get_loss
+    from marslab.models import unet
+    from marslab.training import fit, set_mixed_precision
+    from marslab.weights import class_frequencies, inverse_frequency, zero_background
+
+    seed_everything(seed, deterministic=False)
+    set_mixed_precision()  # float16 on GPU only
+    class_weights = zero_background(inverse_frequency(class_frequencies(train[1])))
+    images, masks = recipe_training_set(*train, cfg["copies"], seed)
+    model = unet(filters=cfg["filters"], depth=cfg["depth"], residual=True, upsampling="transpose")
+    fit(model, (as_inputs(images), masks), (as_inputs(val[0]), val[1]), epochs=cfg["epochs"],
+        loss=get_loss("cce", class_weights=class_weights), out_dir=out_dir, batch_size=cfg["batch_size"],
+        learning_rate=2e-3, weight_decay=1e-4, warmup_epochs=1, patience=cfg["patience"], verbose=2)
+    return model
+
+
+def score_row(name: str, true_masks: np.ndarray, preds: np.ndarray) -> dict:
+    from marslab import CLASS_NAMES
+    from marslab.metrics import mean_iou, per_class_iou
+
+    row = {"model": name, "mean IoU": mean_iou(true_masks, preds)}
+    row.update({f"IoU {c}": v for c, v in zip(CLASS_NAMES[1:], per_class_iou(true_masks, preds)[1:])})
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    keys = list(rows[0])
+    print(" | ".join(f"{k:>14}" if i else f"{k:<34}" for i, k in enumerate(keys)))
+    for row in rows:
+        print(" | ".join(f"{row[k]:14.4f}" if i else f"{row[k]:<34}" for i, k in enumerate(keys)))
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes and 2 epochs (CPU smoke run)")
+    parser.add_argument("--seed", type=int, default=0)
+    for key in ("n_train", "n_test", "filters", "epochs", "batch_size", "patience"):
+        parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"override the profile's {key}")
+    args = parser.parse_args(argv)
+    cfg = dict(CONFIGS["quick" if args.quick else "full"])
+    cfg.update({k: v for k, v in vars(args).items() if k in cfg and v is not None})
+    cfg["n_aliens"] = min(cfg["n_aliens"], cfg["n_train"] // 4)
+
+    from marslab.config import keras_backend, list_gpus
+    from marslab.postprocess import foreground_labels, predict_probs, predict_tta, to_labels
+    from marslab.synthetic import make_mars
+
+    start = time.perf_counter()
+    data = make_mars(seed=args.seed, n_train=cfg["n_train"], n_test=cfg["n_test"], n_aliens=cfg["n_aliens"])
+    train, val = split(data, args.seed)
+    truth = data.test_masks
+    rows, seconds = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        baseline = train_baseline(train, val, cfg, args.seed, tmp)
+        seconds["baseline"] = time.perf_counter() - t
+        rows.append(score_row("baseline (lesson 05)", truth, to_labels(predict_probs(baseline, data.test_images))))
+        t = time.perf_counter()
+        recipe = train_recipe(train, val, cfg, args.seed, tmp)
+        seconds["recipe"] = time.perf_counter() - t
+    plain = predict_probs(recipe, data.test_images)
+    tta = predict_tta(recipe, data.test_images)
+    rows.append(score_row("recipe, argmax", truth, to_labels(plain)))
+    rows.append(score_row("recipe, classes 1-4", truth, foreground_labels(plain)))
+    rows.append(score_row("recipe, classes 1-4 + flip TTA", truth, foreground_labels(tta)))
+
+    device = ", ".join(list_gpus()) or f"CPU ({os.cpu_count()} cores)"
+    print(f"\nprofile {'quick' if args.quick else 'full'} {cfg} | backend {keras_backend()} | device {device}")
+    print(f"training seconds: baseline {seconds['baseline']:.0f}, recipe {seconds['recipe']:.0f}; "
+          f"total {time.perf_counter() - start:.0f} s")
+    print_table(rows)
+    gain = rows[-1]["mean IoU"] - rows[0]["mean IoU"]
+    print(f"recipe - baseline: {gain:+.4f} mean IoU (target >= +0.10: {'met' if gain >= 0.10 else 'NOT met'})")
+    return rows
+
+
+if __name__ == "__main__":
+    main()
