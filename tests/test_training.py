@@ -116,3 +116,34 @@ def test_fit_trains_logs_and_checkpoints(tmp_path):
     assert mean_iou(masks[:4], preds) == pytest.approx(best, abs=1e-6)
     fig = training.plot_history(history)
     assert len(fig.axes) == 2
+
+
+def test_per_image_scores_match_the_metric_image_by_image():
+    from marslab.metrics import mean_iou
+
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 5, (4, 64, 128)).astype("uint8")
+    pred = np.where(rng.random(true.shape) < 0.7, true, rng.integers(0, 5, true.shape)).astype("uint8")
+    true[3] = 0                                   # nothing to score in image 3
+    scores = training.per_image_scores(true, pred)
+    for i in range(3):
+        assert scores[i] == pytest.approx(mean_iou(true[i:i + 1], pred[i:i + 1]))
+    assert np.isnan(scores[3])
+    half = np.ones((1, 64, 128), "uint8")
+    half_pred = half.copy()
+    half_pred[0, :32] = 2                          # Soil IoU 1/2, Bedrock IoU 0 -> mean 0.25
+    assert training.per_image_scores(half, half_pred)[0] == pytest.approx(0.25)
+
+
+def test_evaluate_row_and_recipe_pieces():
+    true = np.ones((1, 64, 128), "uint8")
+    true[0, :, :64] = 3
+    row = training.evaluate(true, true)
+    assert row["mean IoU"] == 1.0 and row["IoU Sand"] == 1.0 and np.isnan(row["IoU Big Rock"])
+    model = training.recipe_model(filters=4, depth=3, cat_channels=4)
+    assert model.output_shape == (None, 64, 128, 5)
+    masks = np.random.default_rng(0).integers(0, 5, (2, 64, 128)).astype("uint8")
+    weights = np.array(training.recipe_loss(masks).class_weights)
+    freqs = np.bincount(masks.ravel(), minlength=5) / masks.size
+    expected = np.r_[0.0, 1 / freqs[1:]]             # inverse frequency, background zeroed, sum 1
+    np.testing.assert_allclose(weights, expected / expected.sum(), rtol=1e-6)
