@@ -618,3 +618,10 @@ def test_grade_notebook_reports_each_question(tmp_path):
     assert grades["q1"] == "correct"
     assert grades["q2"].startswith("incorrect: ") and "rescale them" in grades["q2"]
     assert grades["q3"] == "error: AttributeError"  # the student's own bug, not "incorrect"
+
+
+def test_exercises_named_by_the_lessons_exist():
+    named = {m for path in (ROOT / "notebooks").glob("*.ipynb")
+             for m in re.findall(r"exercises/(\w+\.ipynb)", path.read_text(encoding="utf-8"))}
+    missing = sorted(n for n in named if not (ROOT / "exercises" / n).is_file())
+    assert not missing, f"lessons point to exercises that do not exist: {missing}"
