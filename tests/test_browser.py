@@ -53,7 +53,8 @@ def lab(tmp_path_factory):
     log = open(root / "server.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={TOKEN}", "--expose-app-in-browser", "--allow-root", f"--ServerApp.root_dir={root}"],
+         f"--IdentityProvider.token={TOKEN}", "--expose-app-in-browser", "--allow-root", f"--ServerApp.root_dir={root}",
+         f"--LabApp.workspaces_dir={root / 'workspaces'}"],
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MARSLAB_PROFILE": "smoke"})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -131,17 +132,20 @@ def test_a_lesson_runs_in_the_browser_with_plots_and_a_working_widget(lab, name)
             assert page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea-output img')]"
                                  ".some(i => i.complete && i.naturalWidth > 100)"), "plots did not render"
 
-            widget = page.locator(".jupyter-widgets.widget-slider, .jupyter-widgets .widget-slider").first
-            widget.scroll_into_view_if_needed()
-            assert widget.is_visible(), "the ipywidgets browser did not render"
-            view = widget.locator("xpath=ancestor::div[contains(@class,'jp-OutputArea')][1]")
-            before = view.locator("img").first.get_attribute("src")
-            handle = widget.locator(".noUi-handle, .ui-slider-handle").first
-            box = handle.bounding_box()
-            page.mouse.click(box["x"] + box["width"] / 2 + 80, box["y"] + box["height"] / 2)
-            page.wait_for_function("(before) => { const imgs = [...document.querySelectorAll('.jp-OutputArea img')];"
-                                   " return !imgs.some(i => i.getAttribute('src') === before); }", arg=before,
-                                   timeout=60_000)
+            slider = page.locator(".widget-interact .widget-slider").first
+            assert slider.count() and slider.is_visible(), "the ipywidgets browser did not render"
+            handle = slider.locator(".noUi-handle")
+            image = slider.locator("xpath=ancestor::div[contains(@class,'widget-interact')][1]//img").first
+            value, src = handle.get_attribute("aria-valuenow"), image.get_attribute("src")
+            track = slider.locator(".noUi-base")
+            track.scroll_into_view_if_needed()
+            box = track.bounding_box()
+            track.click(position={"x": box["width"] * 0.9, "y": box["height"] / 2})  # a student's click on the track
+            page.wait_for_function("([h, v]) => h.getAttribute('aria-valuenow') !== v",
+                                   arg=[handle.element_handle(), value], timeout=30_000)
+            page.wait_for_function("([s, src]) => { const img = s.closest('.widget-interact').querySelector('img');"
+                                   " return img !== null && img.getAttribute('src') !== src; }",
+                                   arg=[slider.element_handle(), src], timeout=60_000)
         finally:
             page.screenshot(path=str(ARTIFACTS / name.replace(".ipynb", ".png")), full_page=True)
             browser.close()
