@@ -17,23 +17,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from marslab.augment import PRESETS, STRENGTH_NAMES, build_augmentation  # noqa: E402
-from marslab.pipeline import make_dataset  # noqa: E402
+from marslab.pipeline import images_per_second, make_dataset  # noqa: E402
 
 TARGET_RATIO = 10.0
 QUICK_CASES = ("no augmentation", "noise", "rotation", "preset all", "preset all, parallel (deterministic=False)")
 
 
-def pipeline_rate(images, masks, batch_size: int, augment=None, deterministic: bool = True, epochs: int = 2) -> float:
-    """Images per second through make_dataset (shuffled; best of `epochs` passes after a warm-up pass)."""
+def pipeline_rate(images, masks, batch_size: int, augment=None, deterministic: bool = True, passes: int = 2) -> float:
+    """Images per second through make_dataset (shuffled), over `passes` passes after a warm-up pass."""
     ds = make_dataset(images, masks, batch_size=batch_size, shuffle=True, augment=augment, deterministic=deterministic)
-    best = 0.0
-    for epoch in range(epochs + 1):
-        start, count = time.perf_counter(), 0
-        for _, y in ds:
-            count += int(y.shape[0])
-        if epoch:  # the first pass builds the graph and fills the cache
-            best = max(best, count / (time.perf_counter() - start))
-    return best
+    return images_per_second(ds, passes)
 
 
 def unet_step_rate(batch_size: int, steps: int) -> tuple[float, str]:
