@@ -335,7 +335,7 @@ def _wrong_answers():
 
 
 def _wrong_keras_answers():
-    """Plausible wrong answers to the exercises 04-08 (04 is NumPy; the others build Keras layers)."""
+    """Plausible wrong answers to the exercises 04-09 (05-08 build Keras layers or use keras.ops)."""
     import keras
     from keras import layers, ops
 
@@ -501,7 +501,37 @@ def _wrong_keras_answers():
         p = ops.clip(y_pred, 1e-7, 1 - 1e-7)
         return ops.sum(-_onehot(y_true, y_pred) * (1 - p) ** gamma * ops.log(p), axis=-1)
 
+    def cosine_without_floor(step, peak_learning_rate, total_steps, warmup_steps=0, alpha=0.01):
+        if step < warmup_steps:
+            return peak_learning_rate * step / warmup_steps
+        progress = min((step - warmup_steps) / (total_steps - warmup_steps), 1.0)
+        return peak_learning_rate * 0.5 * (1 + np.cos(np.pi * progress))
+
+    def cosine_without_warmup(step, peak_learning_rate, total_steps, warmup_steps=0, alpha=0.01):
+        progress = min(step / total_steps, 1.0)
+        return peak_learning_rate * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * progress)) + alpha)
+
+    def cosine_too_long(step, peak_learning_rate, total_steps, warmup_steps=0, alpha=0.01):
+        if step < warmup_steps:
+            return peak_learning_rate * step / warmup_steps
+        progress = min((step - warmup_steps) / total_steps, 1.0)
+        return peak_learning_rate * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * progress)) + alpha)
+
+    def confused_raw_counts(cm, k=3):
+        pairs = [(t, p, cm[t, p]) for t in range(len(cm)) for p in range(len(cm)) if t != p]
+        return sorted(pairs, key=lambda x: -x[2])[:k]
+
+    def confused_with_diagonal(cm, k=3):
+        rows = cm / cm.sum(axis=1, keepdims=True)
+        pairs = [(t, p, rows[t, p]) for t in range(len(cm)) for p in range(len(cm))]
+        return sorted(pairs, key=lambda x: -x[2])[:k]
+
     return [
+        ("ex09", "q1", cosine_without_floor, "settle at alpha * peak"),
+        ("ex09", "q1", cosine_without_warmup, "warm up linearly from 0"),
+        ("ex09", "q1", cosine_too_long, "it lasts total_steps - warmup_steps"),
+        ("ex09", "q2", confused_raw_counts, "largest raw counts"),
+        ("ex09", "q2", confused_with_diagonal, "leave the diagonal out"),
         ("ex04", "q1", flip_image_only, "flipped differently"),
         ("ex04", "q1", flip_upside_down, "upside down"),
         ("ex04", "q1", no_clip, "clip after adding noise"),
