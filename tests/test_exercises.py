@@ -138,6 +138,8 @@ def test_feedback_outcomes_and_rendering(capsys):
     def stub(x):
         raise NotImplementedError("Write your solution here; check.q9.hint() helps")
     assert q.evaluate(stub).outcome == NOT_ATTEMPTED
+    assert "color:#1565c0" in q.evaluate(stub)._repr_markdown_()
+    assert "color:#2e7d32" in q.evaluate(lambda x: 2 * x)._repr_markdown_()
     assert q.evaluate(None).outcome == NOT_ATTEMPTED
     q.check(lambda x: x + 1)  # no IPython kernel here: plain text
     q(lambda x: 2 * x)

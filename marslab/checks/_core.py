@@ -50,7 +50,7 @@ class Feedback:
     __repr__ = __str__
 
     def _repr_markdown_(self) -> str:
-        colour = _COLOURS.get(self.outcome.split()[0].lower(), "#000000")
+        colour = _COLOURS.get(self.outcome) or _COLOURS.get(self.outcome.split()[0], "#000000")  # "hint 1/2" -> hint
         label = f'<span style="color:{colour}"><b>{html.escape(self._label())}</b></span>'
         return f"{label}: {self.message}" if self.message else label
 
