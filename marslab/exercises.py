@@ -27,7 +27,11 @@ from pathlib import Path
 
 import nbformat
 from nbconvert.preprocessors import ClearOutputPreprocessor
-from nbgrader.preprocessors import ClearSolutions
+
+try:
+    from nbgrader.preprocessors import ClearSolutions
+except ImportError as e:  # an instructor tool: students never need it
+    raise ImportError("generating exercises needs nbgrader: pip install 'marslab[instructor]'") from e
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError(\"Write your solution here{pointer}\")"
 TEXT_STUB = "YOUR ANSWER HERE"
