@@ -72,7 +72,7 @@ class SegmentationLoss(keras.losses.Loss):
         self.class_weights = class_weights
 
     @property
-    def weights(self):
+    def class_weight_vector(self):
         """Class weights as a tensor (C,)."""
         return ops.convert_to_tensor(self.class_weights or [1.0] * self.num_classes, dtype="float32")
 
@@ -95,7 +95,7 @@ class OneVsAllBCE(SegmentationLoss):
     """Binary cross-entropy of every class channel against its one-hot column, summed over classes (per pixel)."""
 
     def compute(self, onehot, probs, maps):
-        return ops.sum(ops.binary_crossentropy(onehot, probs) * self.weights, axis=-1)
+        return ops.sum(ops.binary_crossentropy(onehot, probs) * self.class_weight_vector, axis=-1)
 
 
 @register
@@ -103,7 +103,7 @@ class CategoricalCE(SegmentationLoss):
     """Class-weighted categorical cross-entropy (per pixel): w_label * -log p_label (Keras' own CCE)."""
 
     def compute(self, onehot, probs, maps):
-        return ops.categorical_crossentropy(onehot * self.weights, probs)
+        return ops.categorical_crossentropy(onehot * self.class_weight_vector, probs)
 
 
 @register
@@ -120,7 +120,7 @@ class Focal(SegmentationLoss):
         self.alpha = [float(a) for a in alpha] if np.ndim(alpha) else float(alpha)
 
     def compute(self, onehot, probs, maps):
-        alpha = ops.convert_to_tensor(self.alpha, dtype="float32") * self.weights
+        alpha = ops.convert_to_tensor(self.alpha, dtype="float32") * self.class_weight_vector
         return keras.losses.categorical_focal_crossentropy(onehot, probs, alpha=alpha, gamma=self.gamma)
 
     def get_config(self) -> dict:
@@ -147,7 +147,7 @@ class SoftTversky(SegmentationLoss):
         tp = ops.sum(onehot * probs, axis=axes)
         fp = ops.sum((1.0 - onehot) * probs, axis=axes)
         fn = ops.sum(onehot * (1.0 - probs), axis=axes)
-        w = self.weights
+        w = self.class_weight_vector
         if not self.per_class:
             tp, fp, fn = ops.sum(w * tp), ops.sum(w * fp), ops.sum(w * fn)
         score = (tp + self.smooth) / (tp + self.alpha * fp + self.beta * fn + self.smooth)
@@ -193,7 +193,7 @@ class Boundary(SegmentationLoss):
         if maps is None:
             raise ValueError("Boundary loss needs y_true packed with distance maps (B,H,W,1+C): "
                              "build it with marslab.losses.boundary_targets(masks)")
-        return ops.sum(maps * probs * self.weights, axis=-1)
+        return ops.sum(maps * probs * self.class_weight_vector, axis=-1)
 
 
 @register

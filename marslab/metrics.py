@@ -157,6 +157,8 @@ class CompetitionMeanIoU(keras.metrics.Metric):
     labels + distance maps of `marslab.losses.boundary_targets`, channel 0 = labels); y_pred softmax
     probabilities (B, H, W, num_classes), argmaxed here. result() equals `mean_iou` on all pixels seen
     since the last reset (0.0 while no class 1.. has occurred). sample_weight is not supported.
+    Counts are kept in `dtype` (float32 by default: exact up to 2**24 pixels per cell, and after that
+    off by at most a few pixels in tens of millions).
     """
 
     def __init__(self, num_classes: int = NUM_CLASSES, all_pixels: bool = False,
