@@ -58,6 +58,10 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
         nb, _ = _ClearSolutionsWithHint(enforce_metadata=False, text_stub=TEXT_STUB).preprocess(nb, {})
     except RuntimeError as e:  # nbgrader's words for unbalanced markers
         raise ValueError(f"{name}: {e} (every '### BEGIN SOLUTION' needs its '### END SOLUTION')") from None
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and re.search(r"^raise NotImplementedError", cell.source, re.M):
+            raise ValueError(f"{name}, cell {index}: a solution region at the top level of a cell would stop the "
+                             "exercise notebook there; put the markers inside a function body")
     nb, _ = ClearOutputPreprocessor().preprocess(nb, {})
     for cell in nb.cells:
         if cell.cell_type == "markdown" and "colab.research.google.com/github/" in cell.source:

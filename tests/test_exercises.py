@@ -114,6 +114,13 @@ def test_unbalanced_markers_are_a_clear_error(tmp_path):
         generate_exercises(tmp_path / "src", tmp_path / "out")
 
 
+def test_a_top_level_solution_region_is_refused():
+    nb = _toy_solution()
+    nb.cells[3].source = "### BEGIN SOLUTION\ny = 2\n### END SOLUTION"
+    with pytest.raises(ValueError, match="cell 3: a solution region at the top level"):
+        make_exercise(nb, "toy.ipynb")
+
+
 def test_missing_solutions_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         generate_exercises(tmp_path / "nowhere", tmp_path / "out")
