@@ -121,7 +121,7 @@ def make_dataset(
     if shuffle:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(normalise, num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.map(normalise)  # whole batches at once: cheap, so no parallel calls needed
     if augment is not None:
         ds = ds.map(augment) if deterministic else ds.map(augment, num_parallel_calls=AUTOTUNE, deterministic=False)
     return ds.prefetch(AUTOTUNE)

@@ -152,3 +152,15 @@ def test_bad_augmentation_options():
     with pytest.raises(ValueError, match="library"):
         build_augmentation(noise=0.1, library="albumentations")
     assert build_augmentation("all", noise=0).strengths.get("noise") is None
+
+
+def test_noise_layer_round_trips_through_keras_serialization():
+    import keras
+
+    from marslab.augment import RandomGaussianNoise
+
+    layer = RandomGaussianNoise(0.1, seed=3)
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert isinstance(restored, RandomGaussianNoise) and restored.stddev == 0.1 and restored.seed == 3
+    noisy = restored(np.zeros((64, 64, 128, 1), np.float32))
+    assert abs(float(np.std(noisy)) - 0.1) < 0.01  # N(0, 0.1^2) noise on a blank batch

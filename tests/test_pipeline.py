@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from marslab import pipeline
 from marslab.pipeline import make_dataset, oversample_indices
 
 
@@ -106,3 +107,9 @@ def test_bad_options(pairs):
         oversample_indices(masks, {4: 0})
     with pytest.raises(ValueError, match="class 7"):
         oversample_indices(masks, {7: 2})
+
+
+def test_images_per_second_counts_every_image(pairs):
+    images, masks = pairs
+    assert pipeline.images_per_second(make_dataset(images, masks, batch_size=32), passes=2) > 0
+    assert pipeline.images_per_second(make_dataset(images, batch_size=32)) > 0
