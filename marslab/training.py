@@ -121,7 +121,8 @@ def steps_per_epoch(train_data, batch_size: int) -> int:
 
 def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: str | os.PathLike,
         batch_size: int = 32, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
-        warmup_epochs: float = 1.0, patience: int = 10, verbose: int = 1) -> keras.callbacks.History:
+        warmup_epochs: float = 1.0, patience: int = 10, metric: keras.metrics.Metric | None = None,
+        verbose: int = 1) -> keras.callbacks.History:
     """Compile `model` with the recipe (AdamW + warmup + cosine, competition mean IoU) and train it.
 
     train_data / val_data: NumPy `(images (N,64,128,1) float32, masks (N,64,128) int)` tuples, or
@@ -129,6 +130,8 @@ def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: st
     supervision, class head) gets one target and loss per output (`marslab.models.targets_for`,
     NumPy data only) and is monitored on its main output "probs". The best model (validation mean
     IoU) is restored at the end and saved in `out_dir/best.keras`; `out_dir/history.csv` logs epochs.
+    metric: what to monitor instead (e.g. keras.metrics.BinaryIoU for a one-class background model);
+    default `marslab.metrics.CompetitionMeanIoU()`, logged as "mean_iou".
     """
     from marslab.metrics import CompetitionMeanIoU
     from marslab.models import losses_for, targets_for
@@ -137,8 +140,9 @@ def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: st
     total = steps * epochs
     warmup = min(int(round(warmup_epochs * steps)), total - 1)
     single = len(model.outputs) == 1
+    metric = metric or CompetitionMeanIoU()
     model.compile(optimizer=make_optimizer(total, learning_rate, weight_decay, warmup), loss=losses_for(model, loss),
-                  metrics=[CompetitionMeanIoU()] if single else {"probs": [CompetitionMeanIoU()]})
+                  metrics=[metric] if single else {"probs": [metric]})
     check_float32_output(model)
     numpy_data = isinstance(train_data, (tuple, list))
     if not numpy_data and not single:
@@ -149,7 +153,8 @@ def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: st
         val_data = (x_val, targets_for(model, y_val))
     else:
         train_args = dict(x=train_data)
-    callbacks = make_callbacks(out_dir, monitor=MONITOR if single else "val_probs_mean_iou", patience=patience)
+    monitor = f"val_{metric.name}" if single else f"val_probs_{metric.name}"
+    callbacks = make_callbacks(out_dir, monitor=monitor, patience=patience)
     return model.fit(**train_args, epochs=epochs, validation_data=val_data, shuffle=True, callbacks=callbacks,
                      verbose=verbose)
 
