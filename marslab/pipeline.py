@@ -44,23 +44,17 @@ def validate_masks(masks: np.ndarray, num_images: int | None = None, num_classes
         raise ValueError(f"mask labels must be in 0..{num_classes - 1}, found values in {low}..{high}")
 
 
-def oversample_indices(masks: np.ndarray, factors: Mapping[int, int]) -> np.ndarray:
-    """Indices (sorted, with repeats) that show each image `factor` times if it contains a class in `factors`.
+def _oversample_index(masks: np.ndarray, factors: Mapping[int, int]) -> np.ndarray:
+    """Indices (sorted, with repeats) showing an image `times` times if it contains a class of
+    `factors` ({class_id: times}); with several classes the largest factor wins."""
+    from marslab.weights import oversample_indices
 
-    masks: (N,64,128) labels. factors: {class_id: times}, e.g. {4: 4} shows every image with Big Rock
-    4 times per epoch. An image containing several listed classes is repeated by the largest factor;
-    other images appear once. Returns int64 (sum of repeats,).
-    """
-    validate_masks(masks)
-    repeats = np.ones(len(masks), dtype=np.int64)
+    counts = []
     for class_id, times in factors.items():
-        if not 0 <= int(class_id) < NUM_CLASSES:
-            raise ValueError(f"oversample class {class_id} is not a label 0..{NUM_CLASSES - 1}")
-        if int(times) != times or times < 1:
-            raise ValueError(f"oversample factor for class {class_id} must be an int >= 1, got {times}")
-        present = (masks == class_id).any(axis=(1, 2))
-        repeats[present] = np.maximum(repeats[present], int(times))
-    return np.repeat(np.arange(len(masks)), repeats)
+        if not (isinstance(class_id, (int, np.integer)) and 0 <= class_id < NUM_CLASSES):
+            raise ValueError(f"oversample class {class_id!r} is not a label 0..{NUM_CLASSES - 1}")
+        counts.append(np.bincount(oversample_indices(masks, int(class_id), times), minlength=len(masks)))
+    return np.repeat(np.arange(len(masks)), np.maximum.reduce(counts))
 
 
 def normalise(images, masks=None):
@@ -92,9 +86,11 @@ def make_dataset(
     `seed` (and the same TensorFlow global seed, which `marslab.seed_everything` sets).
     augment: a function (images, masks) -> (images, masks) on batches (see `marslab.augment`), or a
     preset name ("none", "photometric", "geometric", "all") built with `seed`.
-    cache: keep the pairs in memory after the first pass. oversample: {class_id: times}, see
-    `oversample_indices`. deterministic: run augmentation sequentially so a seed reproduces every batch
-    (False lets tf.data run it in parallel, faster on many cores but not repeatable).
+    cache: keep the pairs after the first pass (saves work when the arrays come from a slow
+    source; with arrays already in memory it saves little). oversample: {class_id: times}, e.g. {4: 4}
+    shows every image containing Big Rock 4 times per epoch (`marslab.weights.oversample_indices`).
+    deterministic: run augmentation sequentially so a seed reproduces every batch (False lets tf.data
+    run it in parallel, faster on many cores but not repeatable).
     """
     import tensorflow as tf
 
@@ -106,7 +102,7 @@ def make_dataset(
     if masks is None and (augment is not None or oversample):
         raise ValueError("augment and oversample need masks: pass masks=... or leave them None")
     if oversample:
-        index = oversample_indices(masks, oversample)
+        index = _oversample_index(masks, oversample)
         images, masks = images[index], masks[index]
     if isinstance(augment, str):
         from marslab.augment import build_augmentation
