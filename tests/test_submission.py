@@ -117,3 +117,15 @@ def test_score_checks_row_count_against_the_truth(tmp_path, preds):
     to_csv(preds, tmp_path / "s.csv", progress=False)
     with pytest.raises(ValueError, match="expected 8 rows"):
         score(tmp_path / "s.csv", np.zeros((8, H, W), np.uint8))
+
+
+def test_benchmark_smoke_runs():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "benchmarks/bench_submission.py", "--n-images", "20", "--skip-pandas"], cwd=root,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "marslab.submission.to_csv" in result.stdout and "within target" in result.stdout
