@@ -136,6 +136,8 @@ class SoftTversky(SegmentationLoss):
     class absent from truth and prediction scores 1. Counts are summed over the whole batch.
     """
 
+    smooth_scale = 1.0   # the index gets smooth_scale * smooth (Dice: 1/2, so its familiar form keeps s)
+
     def __init__(self, alpha: float = 0.3, beta: float = 0.7, per_class: bool = True, smooth: float = 1.0,
                  **kwargs):
         super().__init__(**kwargs)
@@ -150,7 +152,8 @@ class SoftTversky(SegmentationLoss):
         w = self.class_weight_vector
         if not self.per_class:
             tp, fp, fn = ops.sum(w * tp), ops.sum(w * fp), ops.sum(w * fn)
-        score = (tp + self.smooth) / (tp + self.alpha * fp + self.beta * fn + self.smooth)
+        s = self.smooth_scale * self.smooth
+        score = (tp + s) / (tp + self.alpha * fp + self.beta * fn + s)
         if not self.per_class:
             return 1.0 - score
         return ops.sum(w * (1.0 - score)) / ops.sum(w)
@@ -162,7 +165,9 @@ class SoftTversky(SegmentationLoss):
 
 @register
 class SoftDice(SoftTversky):
-    """Soft Dice loss (region): Tversky with alpha = beta = 1/2, i.e. 1 - (2 TP + 2s) / (2 TP + FP + FN + 2s)."""
+    """Soft Dice loss (region): Tversky with alpha = beta = 1/2, i.e. 1 - (2 TP + s) / (2 TP + FP + FN + s)."""
+
+    smooth_scale = 0.5
 
     def __init__(self, per_class: bool = True, smooth: float = 1.0, **kwargs):
         kwargs.pop("alpha", None), kwargs.pop("beta", None)

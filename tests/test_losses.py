@@ -51,7 +51,7 @@ def np_tversky(y, p, w, alpha, beta, smooth=1.0):
 def np_dice_per_class(y, p, w, smooth=1.0):
     inter = np.sum((y * p).reshape(-1, y.shape[-1]), axis=0)
     total = np.sum((y + p).reshape(-1, y.shape[-1]), axis=0)
-    return np.sum(w * (1 - (2 * inter + 2 * smooth) / (total + 2 * smooth))) / np.sum(w)
+    return np.sum(w * (1 - (2 * inter + smooth) / (total + smooth))) / np.sum(w)
 
 
 def np_jaccard_per_class(y, p, w, smooth=1.0):
