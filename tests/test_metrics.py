@@ -158,3 +158,15 @@ def test_plot_confusion_matrix_draws_each_cell():
 def test_no_tensorflow_in_metrics_and_losses(module):
     source = (ROOT / module).read_text()
     assert not re.search(r"^\s*(import|from)\s+tensorflow|\btf\.", source, re.MULTILINE)
+
+
+def test_keras_metric_reads_labels_from_packed_boundary_targets():
+    from marslab.losses import boundary_targets
+
+    rng = np.random.default_rng(3)
+    labels = random_labels(rng, (2, 6, 8))
+    probs = rng.random((2, 6, 8, 5)).astype(np.float32)
+    for y in (labels, labels[..., None], boundary_targets(labels)):
+        metric = metrics.CompetitionMeanIoU()
+        metric.update_state(y, probs)
+        assert float(metric.result()) == pytest.approx(reference_mean_iou(labels, probs.argmax(-1)), abs=1e-6)
