@@ -240,7 +240,7 @@ def get_loss(name: str | Mapping[str, float], class_weights: Sequence[float] | N
     """A loss by name: "dice", a sum "cce+dice", or {"cce": 1.0, "boundary": 0.01}; kwargs go to the class."""
     if isinstance(name, Mapping) or "+" in name:
         parts = name if isinstance(name, Mapping) else {n.strip(): 1.0 for n in name.split("+")}
-        return Combined(dict(parts), class_weights=class_weights, name="+".join(parts), **kwargs)
+        return Combined(dict(parts), class_weights=class_weights, name="_".join(parts), **kwargs)
     if name not in LOSSES:
         raise KeyError(f"unknown loss {name!r}; known: {sorted(LOSSES)} (or 'a+b', or a dict of weights)")
     return LOSSES[name](class_weights=class_weights, name=name, **kwargs)

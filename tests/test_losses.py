@@ -180,9 +180,12 @@ def test_model_with_custom_loss_saves_and_loads(tmp_path):
     inputs = keras.Input((4, 8, 1))
     model = keras.Model(inputs, keras.layers.Conv2D(C, 1, activation="softmax")(inputs))
     model.compile(optimizer="adam", loss=losses.get_loss({"focal": 1.0, "tversky": 0.5}, class_weights=WEIGHTS))
+    labels, _ = sample(seed=12, shape=(4, 4, 8))
+    model.fit(np.random.default_rng(0).random((4, 4, 8, 1)), labels, epochs=1, verbose=0)   # graph mode
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(loaded.loss, losses.Combined) and loaded.loss.class_weights == WEIGHTS
+    assert loaded.loss.name == "focal_tversky"
 
 
 def brute_force_signed_distance(mask, c):
@@ -274,3 +277,15 @@ def test_lesson_losses_weight_each_kind():
     assert chosen["CCE"].class_weights == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert chosen["Dice"].class_weights == metric_weights() == [0.0, 1.0, 1.0, 1.0, 1.0]
     assert chosen["CCE+Boundary"].needs_distance_maps and not chosen["CCE+Dice"].needs_distance_maps
+
+
+@pytest.mark.parametrize("name", list(losses.LOSSES) + ["cce+dice+boundary"])
+def test_every_loss_trains_in_graph_mode(name):
+    labels, _ = sample(seed=13, shape=(4, 4, 8))
+    inputs = keras.Input((4, 8, 1))
+    model = keras.Model(inputs, keras.layers.Conv2D(C, 1, activation="softmax")(inputs))
+    loss = losses.get_loss(name, class_weights=WEIGHTS)
+    model.compile(optimizer="adam", loss=loss)
+    y = losses.boundary_targets(labels) if loss.needs_distance_maps else labels
+    history = model.fit(np.random.default_rng(0).random((4, 4, 8, 1)), y, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
