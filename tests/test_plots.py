@@ -63,3 +63,16 @@ def test_show_samples_grid_and_legend():
     with pytest.raises(ValueError, match="masks must have the shape"):
         show_samples(images, masks[:, :32])
     assert len(legend_handles()) == 5
+
+
+def test_browse_has_a_slider_over_all_images_and_redraws():
+    from marslab.plots import browse
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (4, 64, 128)).astype(np.uint8)
+    masks = rng.integers(0, 5, (4, 64, 128)).astype(np.uint8)
+    shown = browse(images, masks, masks, start=1)
+    slider = shown.widget.children[0]
+    assert (slider.min, slider.max, slider.value) == (0, 3, 1)
+    slider.value = 3  # moving the slider draws the new image without error
+    assert slider.value == 3
