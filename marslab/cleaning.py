@@ -14,11 +14,19 @@ a fixed correlation (TEMPLATE_THRESHOLD) for template matching, whose scores hav
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.signal import fftconvolve
 
 from marslab import IMAGE_SHAPE
+
+if TYPE_CHECKING:
+    import keras
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from marslab.data import MarsData
 
 BIG_ROCK = 4
 MIN_SHARED = 10  # an exact mask repeated at least this often is a fingerprint, not chance
@@ -99,7 +107,7 @@ def template_scores(images: np.ndarray, template: np.ndarray) -> np.ndarray:
     return ncc.reshape(len(images), -1).max(axis=1)
 
 
-def build_autoencoder(filters: int = 8, depth: int = 2, input_shape: tuple[int, int] = IMAGE_SHAPE):
+def build_autoencoder(filters: int = 8, depth: int = 2, input_shape: tuple[int, int] = IMAGE_SHAPE) -> keras.Model:
     """A small convolutional autoencoder: (H, W, 1) in [0, 1] -> same shape, sigmoid output.
 
     Each of `depth` stages halves the resolution (filters doubling), so the bottleneck cannot copy
@@ -126,7 +134,7 @@ def _as_unit_images(images: np.ndarray) -> np.ndarray:
 
 
 def fit_autoencoder(images: np.ndarray, epochs: int = 3, batch_size: int = 32, filters: int = 8,
-                    depth: int = 2, seed: int = 0, verbose: int = 0):
+                    depth: int = 2, seed: int = 0, verbose: int = 0) -> keras.Model:
     """Build and train `build_autoencoder` to reconstruct uint8 images (N, H, W) with the MSE loss."""
     import keras
 
@@ -138,7 +146,7 @@ def fit_autoencoder(images: np.ndarray, epochs: int = 3, batch_size: int = 32, f
     return model
 
 
-def autoencoder_scores(model, images: np.ndarray, quantile: float = 0.99, batch_size: int = 256) -> np.ndarray:
+def autoencoder_scores(model: keras.Model, images: np.ndarray, quantile: float = 0.99, batch_size: int = 256) -> np.ndarray:
     """Reconstruction error (N,) of each uint8 image (N, H, W): a high quantile of its squared pixel errors.
 
     quantile=0.99 scores an image by its worst 1 % of pixels, so a small odd object is not averaged
@@ -185,7 +193,7 @@ def precision_recall(found: np.ndarray, truth: np.ndarray) -> tuple[float, float
     return (hits / len(found) if found else 0.0), hits / len(truth)
 
 
-def remove_images(data, index: np.ndarray):
+def remove_images(data: MarsData, index: np.ndarray) -> MarsData:
     """A copy of a MarsData without the training images at `index` (test split untouched).
 
     Every per-training-image field (images, masks, clean_masks) is filtered; alien_index, where known,
@@ -245,7 +253,7 @@ def detector_table(found: dict[str, np.ndarray], truth: np.ndarray) -> str:
 
 
 def plot_scores(scores: np.ndarray, threshold: float, truth: np.ndarray | None = None, title: str = "",
-                ax=None):
+                ax: Axes | None = None) -> Axes:
     """Histogram of detector scores (N,) with the threshold as a line; known aliens in their own colour."""
     import matplotlib.pyplot as plt
 
@@ -266,7 +274,7 @@ def plot_scores(scores: np.ndarray, threshold: float, truth: np.ndarray | None =
     return ax
 
 
-def show_images(images: np.ndarray, index: np.ndarray, title: str = "", n: int = 6):
+def show_images(images: np.ndarray, index: np.ndarray, title: str = "", n: int = 6) -> Figure:
     """The first `n` images (H, W) of images[index] in one row of grey-scale panels, index as captions."""
     import matplotlib.pyplot as plt
 

@@ -6,9 +6,14 @@ functions raise a ValueError naming it instead of returning an infinity.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from marslab import CLASS_NAMES, NUM_CLASSES
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 BIG_ROCK = 4
 
@@ -146,7 +151,8 @@ def weighting_schemes(masks: np.ndarray, num_classes: int = NUM_CLASSES,
     return {name: w / w.sum() for name, w in schemes.items()}
 
 
-def plot_weights(schemes: dict[str, np.ndarray], class_names: tuple[str, ...] = CLASS_NAMES, ax=None):
+def plot_weights(schemes: dict[str, np.ndarray], class_names: tuple[str, ...] = CLASS_NAMES,
+                 ax: Axes | None = None) -> Axes:
     """Grouped bar chart of weight schemes ({name: (C,) weights}) on a log axis; returns the Axes."""
     import matplotlib.pyplot as plt
 
