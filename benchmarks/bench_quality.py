@@ -88,7 +88,7 @@ def train_recipe(train, val, cfg: dict, seed: int, out_dir: str):
     images, masks = recipe_training_set(*train, cfg["copies"], seed)
     model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], cat_channels=cfg["filters"])
     fit(model, (as_inputs(images), masks), (as_inputs(val[0]), val[1]), epochs=cfg["epochs"],
-        loss=recipe_loss(train[1]), out_dir=out_dir, batch_size=cfg["batch_size"],
+        loss=recipe_loss(train[1], power=cfg["loss_power"]), out_dir=out_dir, batch_size=cfg["batch_size"],
         learning_rate=2e-3, weight_decay=1e-4, warmup_epochs=1, patience=cfg["patience"], verbose=2)
     return model
 
@@ -110,12 +110,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 2 epochs (CPU smoke run)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--loss-power", type=float, default=1.0,
+                        help="class weights = inverse frequency ** power, Background zeroed (default 1: report 000)")
     for key in ("n_train", "n_test", "filters", "epochs", "batch_size", "patience", "copies"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"override the profile's {key}")
     args = parser.parse_args(argv)
     cfg = dict(CONFIGS["quick" if args.quick else "full"])
     cfg.update({k: v for k, v in vars(args).items() if k in cfg and v is not None})
     cfg["n_aliens"] = min(cfg["n_aliens"], cfg["n_train"] // 4)
+    cfg["loss_power"] = args.loss_power
 
     from marslab.config import keras_backend, list_gpus
     from marslab.postprocess import foreground_labels, predict_probs, predict_tta, to_labels
