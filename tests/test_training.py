@@ -145,5 +145,5 @@ def test_evaluate_row_and_recipe_pieces():
     masks = np.random.default_rng(0).integers(0, 5, (2, 64, 128)).astype("uint8")
     weights = np.array(training.recipe_loss(masks).class_weights)
     freqs = np.bincount(masks.ravel(), minlength=5) / masks.size
-    expected = np.r_[0.0, 1 / freqs[1:]]             # inverse frequency, background zeroed, sum 1
-    np.testing.assert_allclose(weights, expected / expected.sum(), rtol=1e-6)
+    expected = np.r_[0.0, 1 / freqs[1:]]             # inverse frequency, background zeroed,
+    np.testing.assert_allclose(weights, expected / (freqs @ expected), rtol=1e-6)  # mean pixel weight 1
