@@ -22,7 +22,7 @@ from scipy import ndimage as ndi
 from marslab import IMAGE_SHAPE
 from marslab.data import MarsData, cache_dir
 
-GENERATOR_VERSION = 3  # bump when the output changes, so stale caches are not reused
+GENERATOR_VERSION = 4  # bump when the output changes, so stale caches are not reused
 H, W = IMAGE_SHAPE
 BACKGROUND, SOIL, BEDROCK, SAND, BIG_ROCK = range(5)
 TERRAIN_MIX = (0.6, 0.42, 0.33)  # Dirichlet concentration of the soil / bedrock / sand shares per image
@@ -186,38 +186,52 @@ def _rotated(xx: np.ndarray, yy: np.ndarray, cx: np.ndarray, cy: np.ndarray, ang
 
 # ----------------------------------------------------------------------------------------------- render
 def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
-    """Images (n, 64, 128) uint8 for the layouts in `scene`: class textures, illumination, noise."""
+    """Images (n, 64, 128) uint8 for the layouts in `scene`: class textures, illumination, noise.
+
+    Each texture is computed only on the images that show its class (the random draws are made for all).
+    """
     terrain = scene["terrain"]
     n = terrain.shape[0]
     yy, xx = _grid()
     white = rng.standard_normal((n, H, W), dtype=np.float32)
     fine = ndi.uniform_filter(white, (1, 2, 2))  # grain a pixel or two across (std 0.5)
+    image = np.zeros((n, H, W), np.float32)
+
+    def paint(where: np.ndarray, texture) -> None:  # texture(i): values on images i, where `where` holds
+        i = np.flatnonzero(where.any(axis=(1, 2)))
+        image[i] = np.where(where[i], texture(i), image[i])
+
     # soil: fine grain with scattered pebbles, roughness varying from place to place
-    soil = _col(rng.uniform(6, 13, n)) * fine + _col(rng.uniform(0, 16, n)) * (fine > 1.1)
+    grain, pebbles = _col(rng.uniform(6, 13, n)), _col(rng.uniform(0, 16, n))
     # bedrock: plates with sharp steps (layers), dark cracks along the zero lines of a smooth field
     step = _col(rng.uniform(0.35, 0.7, n))
-    bedrock = _col(rng.uniform(8, 24, n)) * np.floor(smooth_field(rng, n, 8, 16) / step) * step + _col(rng.uniform(8, 17, n)) * fine
-    bedrock -= _col(rng.uniform(6, 26, n)) * (np.abs(smooth_field(rng, n, 10, 20)) < _col(rng.uniform(0.04, 0.1, n)))
+    plates, layers, rough = _col(rng.uniform(8, 24, n)), smooth_field(rng, n, 8, 16), _col(rng.uniform(8, 17, n))
+    dark, lines, width = _col(rng.uniform(6, 26, n)), smooth_field(rng, n, 10, 20), _col(rng.uniform(0.04, 0.1, n))
     # sand: smooth, low ripples
     angle = rng.uniform(-0.5, 0.5, n) + np.pi / 2
     kx, ky = _col(np.cos(angle) / rng.uniform(4.5, 9.0, n)), _col(np.sin(angle) / rng.uniform(4.5, 9.0, n))
-    sand = _col(rng.uniform(1.0, 4.0, n)) * np.sin(2 * np.pi * (xx * kx + yy * ky) + 1.5 * smooth_field(rng, n, 3, 6))
-    sand += _col(rng.uniform(1.5, 5.0, n)) * fine
+    ripple, wobble, sand_grain = _col(rng.uniform(1.0, 4.0, n)), smooth_field(rng, n, 3, 6), _col(rng.uniform(1.5, 5.0, n))
     offsets = rng.normal(TERRAIN_OFFSET, 6.0, (n, 3)).astype(np.float32)  # brightness per class and image: no giveaway
-    image = np.where(terrain == SOIL, soil + _col(offsets[:, 0]),
-                     np.where(terrain == BEDROCK, bedrock + _col(offsets[:, 1]), sand + _col(offsets[:, 2])))
+    paint(terrain == SOIL, lambda i: grain[i] * fine[i] + pebbles[i] * (fine[i] > 1.1) + _col(offsets[i, 0]))
+    paint(terrain == BEDROCK, lambda i: plates[i] * np.floor(layers[i] / step[i]) * step[i] + rough[i] * fine[i]
+          - dark[i] * (np.abs(lines[i]) < width[i]) + _col(offsets[i, 1]))
+    paint(terrain == SAND, lambda i: ripple[i] * np.sin(2 * np.pi * (xx * kx[i] + yy * ky[i]) + 1.5 * wobble[i])
+          + sand_grain[i] * fine[i] + _col(offsets[i, 2]))
     # big rocks: lit on the sun side, dark on the other, rough; their shadow darkens the ground behind
-    image = np.where(scene["rock"], -30.0 * scene["shade"] + 18.0 * fine - 10.0, image)
+    paint(scene["rock"], lambda i: -30.0 * scene["shade"][i] + 18.0 * fine[i] - 10.0)
     image -= 22.0 * scene["shadow"]
     # background: far field low-contrast and streaky, sky smooth and bright, rover dark with bright edges
-    far = 16.0 * fine - 8.0
-    image = np.where(scene["far"], far, image)
-    sky = 6.0 * smooth_field(rng, n, 2, 4) - 0.3 * yy + _col(rng.normal(0, 10, n))
-    image = np.where(scene["sky"], sky, image)
-    rover = scene["rover"].astype(np.float32)
-    edges = np.abs(ndi.correlate1d(rover, [1, -1], axis=2)) + np.abs(ndi.correlate1d(rover, [1, -1], axis=1))
-    bolts = 40.0 * (np.abs(smooth_field(rng, n, 8, 16)) > 1.3) + 12.0 * smooth_field(rng, n, 4, 8)
-    image = np.where(scene["rover"], -30.0 + 60.0 * np.minimum(edges, 1.0) + bolts + 14.0 * fine, image)
+    paint(scene["far"], lambda i: 16.0 * fine[i] - 8.0)
+    sky, sky_level = smooth_field(rng, n, 2, 4), _col(rng.normal(0, 10, n))
+    paint(scene["sky"], lambda i: 6.0 * sky[i] - 0.3 * yy + sky_level[i])
+    bolts, panels = smooth_field(rng, n, 8, 16), smooth_field(rng, n, 4, 8)
+
+    def rover(i: np.ndarray) -> np.ndarray:
+        body = scene["rover"][i].astype(np.float32)
+        edges = np.abs(ndi.correlate1d(body, [1, -1], axis=2)) + np.abs(ndi.correlate1d(body, [1, -1], axis=1))
+        return -30.0 + 60.0 * np.minimum(edges, 1.0) + (40.0 * (np.abs(bolts[i]) > 1.3) + 12.0 * panels[i]) + 14.0 * fine[i]
+
+    paint(scene["rover"], rover)
     # illumination: per-image level and contrast, a soft shading gradient, then sensor noise
     level = _col(np.clip(rng.normal(58, 20, n), 20, 120))
     image = level * (1.0 + 0.12 * smooth_field(rng, n, 2, 3)) + (level / 60.0) * image
