@@ -6,6 +6,9 @@ memory it held before writing (the predictions themselves, 82 MB, are not counte
 
     python benchmarks/bench_submission.py            # full test set (pandas takes a minute or more)
     python benchmarks/bench_submission.py --quick    # 300 images
+
+Recorded (10022 images, 2 shared CPU cores under load): to_csv 0.47 s, 24 MB extra;
+pandas 16.0 s, 87 MB extra; the same 157 MB file.
 """
 from __future__ import annotations
 
