@@ -153,3 +153,43 @@ def test_real_ai4mars_images_go_through_the_course_path(tmp_path):
     data = load_mars(path)
     assert data.source == "real" and data.images.shape == (300, 64, 128) and data.test_images.shape == (100, 64, 128)
     assert np.array_equal(data.masks, pairs[:300, 1])
+
+
+def test_class_presence_matches_a_loop():
+    from marslab.data import class_presence
+
+    masks = np.random.default_rng(0).choice([0, 1, 3], size=(7, 8, 16)).astype(np.uint8)
+    masks[2] = 4
+    expected = np.array([[(m == c).any() for c in range(5)] for m in masks])
+    assert np.array_equal(class_presence(masks), expected)
+
+
+def test_class_appearance_on_images_with_known_statistics():
+    from marslab.data import APPEARANCE_COLUMNS, class_appearance
+
+    images = np.zeros((2, 64, 128), np.uint8)
+    images[0] = 50  # flat: no texture, no gradient
+    images[1] = np.arange(128)[None, :]  # a ramp of 1 per pixel: Sobel x = (1 + 1) * (1 + 2 + 1) = 8 inside
+    masks = np.zeros((2, 64, 128), np.uint8)
+    masks[1, 10:20, 10:20] = 2  # a patch well inside the ramp
+    table = class_appearance(images, masks)
+    assert table.shape == (5, len(APPEARANCE_COLUMNS))
+    pct, mean, std, local_std, gradient, in_images = table[2]
+    assert np.isclose(pct, 100 * 100 / masks.size) and np.isclose(in_images, 50)
+    assert np.isclose(mean, np.arange(10, 20).mean()) and np.isclose(std, np.arange(10, 20).std())
+    assert np.isclose(local_std, np.sqrt(2.0), atol=1e-3)  # std of 5 consecutive integers
+    assert np.isclose(gradient, 8.0)
+    assert np.all(np.isnan(table[1]))  # an absent class
+    with pytest.raises(ValueError, match="both be"):
+        class_appearance(images, masks[:1])
+
+
+def test_find_ai4mars_follows_the_environment(tmp_path, monkeypatch):
+    from marslab.data import find_ai4mars
+
+    monkeypatch.setenv("MARSLAB_AI4MARS", str(tmp_path / "absent.npz"))
+    with pytest.raises(FileNotFoundError, match="MARSLAB_AI4MARS"):
+        find_ai4mars()
+    write(tmp_path, "ai4mars.npz", **course_arrays())
+    monkeypatch.setenv("MARSLAB_AI4MARS", str(tmp_path / "ai4mars.npz"))
+    assert find_ai4mars() == tmp_path / "ai4mars.npz"
