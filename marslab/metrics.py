@@ -178,7 +178,9 @@ class CompetitionMeanIoU(keras.metrics.Metric):
             y_true = y_true[..., 0]
         labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
         preds = ops.reshape(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), (-1,))
-        counts = ops.bincount(labels * self.num_classes + preds, minlength=self.num_classes ** 2)
+        # segment_sum rather than bincount: a fixed number of bins works on every backend (JAX included).
+        flat = labels * self.num_classes + preds
+        counts = ops.segment_sum(ops.ones_like(flat, dtype=self.dtype), flat, num_segments=self.num_classes ** 2)
         self.total_cm.assign_add(ops.cast(ops.reshape(counts, (self.num_classes, self.num_classes)), self.dtype))
 
     def result(self):
@@ -193,7 +195,7 @@ class CompetitionMeanIoU(keras.metrics.Metric):
         return ops.divide_no_nan(ops.sum(iou * present), ops.sum(present))
 
     def reset_state(self):
-        self.total_cm.assign(ops.zeros_like(self.total_cm))
+        self.total_cm.assign(ops.zeros(self.total_cm.shape, dtype=self.dtype))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes, "all_pixels": self.all_pixels}
