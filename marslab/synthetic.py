@@ -71,6 +71,12 @@ def _save_atomic(path: Path, data: MarsData) -> None:
         os.rename(tmp, path)
     except OSError:  # another process finished the same set first: keep theirs
         shutil.rmtree(tmp, ignore_errors=True)
+    for stale in path.parent.glob("mars_v*_seed*"):  # sets of older generator versions are never read again
+        if not stale.name.startswith(f"mars_v{GENERATOR_VERSION}_") and not stale.name.endswith(".tmp"):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 def _generate(seed: int, n_train: int, n_test: int, n_aliens: int) -> MarsData:
