@@ -53,3 +53,16 @@ def test_benchmark_quick_run_matches_the_hand_written_unet(capsys):
     assert by_name["plain_unet"]["params"] == by_name["unet"]["params"]
     assert all(r["images_per_s"] > 0 for r in rows)
     assert "vs plain" in capsys.readouterr().out
+
+
+def test_unet_is_layer_for_layer_the_hand_written_unet():
+    """Why the abstraction costs nothing: the builder's default graph is the benchmark's plain U-Net."""
+    spec = importlib.util.spec_from_file_location("bench_models", ROOT / "benchmarks" / "bench_models.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    plain, ours = bench.plain_unet(), unet()
+    assert len(plain.layers) == len(ours.layers)
+    for a, b in zip(plain.layers, ours.layers):
+        config_a, config_b = a.get_config(), b.get_config()
+        config_a.pop("name"), config_b.pop("name")
+        assert type(a) is type(b) and config_a == config_b, (a.name, b.name)
