@@ -54,7 +54,7 @@ q1 = Question(
         s = layers.Dense(channels, activation="sigmoid")(s)
         return layers.Multiply()([x, s])
     """,
-    correct_message="report 004 put this block in its bottleneck; `marslab.models.unet(se=True)` does the same.",
+    correct_message="report 004 put this block in its bottleneck; `marslab.models.unet(se=True)` puts one after every block.",
 )
 
 
