@@ -1,6 +1,7 @@
 """marslab: helpers for the Mars terrain segmentation course.
 
-Importing the package is cheap: TensorFlow/Keras load only when a submodule that needs them is used.
+On the TensorFlow backend, importing marslab imports TensorFlow once with its C++ start-up log lines
+(oneDNN notice, "could not find cuda drivers" on a CPU) kept out of the lessons' output.
 """
 import os as _os
 
@@ -13,6 +14,8 @@ CLASS_NAMES: tuple[str, ...] = ("Background", "Soil", "Bedrock", "Sand", "Big Ro
 NUM_CLASSES: int = len(CLASS_NAMES)
 IMAGE_SHAPE: tuple[int, int] = (64, 128)
 
-from marslab.config import get_profile, seed_everything  # noqa: E402
+from marslab.config import get_profile, quiet_tensorflow_start, seed_everything  # noqa: E402
+
+quiet_tensorflow_start()
 
 __all__ = ["CLASS_NAMES", "NUM_CLASSES", "IMAGE_SHAPE", "get_profile", "seed_everything", "__version__"]

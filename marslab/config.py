@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 
@@ -13,6 +14,32 @@ PROFILE_ENV = "MARSLAB_PROFILE"
 def keras_backend() -> str:
     """The Keras backend that will be used ("tensorflow", "jax" or "torch"), without importing Keras."""
     return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def quiet_tensorflow_start() -> None:
+    """Import TensorFlow and probe its devices with the C++ log lines of start-up sent to /dev/null.
+
+    Those lines (written by C++ straight to file descriptor 2, which TF_CPP_MIN_LOG_LEVEL does not
+    reach) are harmless but fill every lesson's first cell. Python errors still raise as usual.
+    Does nothing on another Keras backend, when TensorFlow is already imported or not installed.
+    """
+    if keras_backend() != "tensorflow" or "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        try:
+            import tensorflow as tf
+        except ModuleNotFoundError:
+            return
+        tf.config.list_physical_devices("GPU")  # the CUDA probe logs here
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def list_gpus() -> list[str]:

@@ -149,13 +149,13 @@ def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: st
         raise TypeError("a multi-output model needs NumPy (images, masks) data here, got a dataset")
     if numpy_data:
         (x, y), (x_val, y_val) = train_data, val_data
-        train_args = dict(x=x, y=targets_for(model, y), batch_size=batch_size)
+        train_args = dict(x=x, y=targets_for(model, y), batch_size=batch_size, shuffle=True)
         val_data = (x_val, targets_for(model, y_val))
     else:
-        train_args = dict(x=train_data)
+        train_args = dict(x=train_data)  # a dataset shuffles itself (make_dataset(shuffle=True))
     monitor = f"val_{metric.name}" if single else f"val_probs_{metric.name}"
     callbacks = make_callbacks(out_dir, monitor=monitor, patience=patience)
-    return model.fit(**train_args, epochs=epochs, validation_data=val_data, shuffle=True, callbacks=callbacks,
+    return model.fit(**train_args, epochs=epochs, validation_data=val_data, callbacks=callbacks,
                      verbose=verbose)
 
 
