@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -182,3 +183,12 @@ def test_a_missing_data_path_is_an_error_not_a_fallback(monkeypatch, tmp_path):
     monkeypatch.setenv("MARSLAB_DATA", str(tmp_path / "nowhere.npz"))
     with pytest.raises(FileNotFoundError, match="MARSLAB_DATA"):
         find_real_data()
+
+
+def test_importing_marslab_prints_nothing_on_stderr():
+    """TensorFlow's C++ start-up lines (oneDNN, CUDA probe) must not reach the lessons' output."""
+    code = "import marslab, keras; print(float(keras.ops.sum(keras.ops.ones((2, 2)))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"})
+    assert out.returncode == 0 and out.stdout.strip() == "4.0", out.stderr
+    assert out.stderr == "", out.stderr
