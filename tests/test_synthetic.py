@@ -47,7 +47,7 @@ def test_class_balance_close_to_report_000_table_1(small):
     keep = np.setdiff1d(np.arange(len(small.masks)), small.alien_index)
     percent = 100 * np.bincount(small.masks[keep].ravel(), minlength=5) / small.masks[keep].size
     assert np.all(np.abs(percent[:4] - TABLE_1[:4]) < 5), percent
-    assert 0.03 < percent[4] < 0.5, percent  # Big Rock: rare in pixels ...
+    assert 0.065 < percent[4] < 0.26, percent  # Big Rock: within a factor 2 of Table 1's 0.13 %, rare in pixels ...
     with_rock = (small.masks[keep] == 4).any(axis=(1, 2)).mean()
     assert 0.02 < with_rock < 0.3, with_rock  # ... and in only a minority of images
 
