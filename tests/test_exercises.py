@@ -409,24 +409,34 @@ def _wrong_keras_answers():
     def block_1x1(x, filters):
         return cbr(cbr(x, filters, kernel=1), filters, kernel=1)
 
-    def unet_without_skips(input_shape=(64, 128, 1), num_classes=5, filters=8, depth=3):
+    def unet_without_skips(input_shape=(64, 128, 1), num_classes=5, filters=8, depth=4):
         inputs = keras.Input(input_shape)
         x = inputs
-        for level in range(depth):
+        for level in range(depth - 1):
             x = layers.MaxPooling2D(2)(cbr(x, filters))
-        for level in range(depth):
+        for level in range(depth - 1):
             x = cbr(layers.UpSampling2D(2)(x), filters)
         return keras.Model(inputs, layers.Conv2D(num_classes, 1, activation="softmax")(x))
 
-    def unet_without_softmax(input_shape=(64, 128, 1), num_classes=5, filters=8, depth=3):
+    def unet_without_softmax(input_shape=(64, 128, 1), num_classes=5, filters=8, depth=4):
         inputs = keras.Input(input_shape)
         x, skips = inputs, []
-        for level in range(depth):
+        for level in range(depth - 1):
+            skips.append(cbr(x, filters))
+            x = layers.MaxPooling2D(2)(skips[-1])
+        for level in reversed(range(depth - 1)):
+            x = cbr(layers.Concatenate()([layers.UpSampling2D(2)(x), skips[level]]), filters)
+        return keras.Model(inputs, layers.Conv2D(num_classes, 1)(x))
+
+    def unet_pooling_depth_times(input_shape=(64, 128, 1), num_classes=5, filters=8, depth=4):
+        inputs = keras.Input(input_shape)
+        x, skips = inputs, []
+        for level in range(depth):  # one level too many: depth counts the bottleneck too
             skips.append(cbr(x, filters))
             x = layers.MaxPooling2D(2)(skips[-1])
         for level in reversed(range(depth)):
             x = cbr(layers.Concatenate()([layers.UpSampling2D(2)(x), skips[level]]), filters)
-        return keras.Model(inputs, layers.Conv2D(num_classes, 1)(x))
+        return keras.Model(inputs, layers.Conv2D(num_classes, 1, activation="softmax")(x))
 
     def se_without_sigmoid(x, ratio=8):
         s = layers.GlobalAveragePooling2D(keepdims=True)(x)
@@ -556,6 +566,7 @@ def _wrong_keras_answers():
         ("ex05", "q2", block_1x1, "parameters"),
         ("ex05", "q3", unet_without_skips, "skip connection"),
         ("ex05", "q3", unet_without_softmax, "softmax"),
+        ("ex05", "q3", unet_pooling_depth_times, "pool depth - 1 times"),
         ("ex06", "q1", se_without_sigmoid, "use a sigmoid"),
         ("ex06", "q1", se_without_squeeze_ratio, "squeezes to channels // ratio"),
         ("ex06", "q1", se_per_pixel, "the gate varies across the image"),

@@ -141,7 +141,7 @@ def _test_unet(fn) -> None:
     import keras
 
     expect_callable(fn)
-    for depth in (2, 3):
+    for depth in (3, 4):
         model = fn(input_shape=(32, 64, 1), num_classes=5, filters=4, depth=depth)
         expect(isinstance(model, keras.Model), f"expected a keras.Model, got a {type(model).__name__}")
         expect(tuple(model.output_shape) == (None, 32, 64, 5), f"for a (32, 64, 1) input the output should be "
@@ -151,33 +151,36 @@ def _test_unet(fn) -> None:
                "the outputs should be probabilities that sum to 1 over the classes: end with a 1x1 Conv2D with "
                "activation='softmax'")
         sizes = [layer.output.shape[1] for layer in model.layers if len(layer.output.shape) == 4]
-        expect(min(sizes) == 32 // 2 ** depth, f"with depth={depth} the smallest feature map should be "
-                                               f"{32 // 2 ** depth} pixels high (one 2x2 pooling per level), got "
-                                               f"{min(sizes)}")
+        expected = 32 // 2 ** (depth - 1)
+        if min(sizes) == expected // 2:
+            raise Incorrect(f"with depth={depth} the model pools {depth} times; `depth` counts resolution levels, "
+                            "the bottleneck included (as in marslab.models.unet), so pool depth - 1 times")
+        expect(min(sizes) == expected, f"with depth={depth} the smallest feature map should be {expected} pixels "
+                                       f"high (a 32-pixel input pooled depth - 1 = {depth - 1} times), got {min(sizes)}")
         concats = [layer for layer in model.layers if isinstance(layer, keras.layers.Concatenate)]
-        expect(len(concats) >= depth, f"found {len(concats)} concatenations for depth={depth}: each decoder level "
-                                      "should concatenate the encoder's feature map of the same size (the skip "
-                                      "connection)")
+        expect(len(concats) >= depth - 1, f"found {len(concats)} concatenations for depth={depth}: each of the "
+                                          f"{depth - 1} decoder levels should concatenate the encoder's feature map "
+                                          "of the same size (the skip connection)")
 
 
 q3 = Question(
     "q3", "build_unet(input_shape, num_classes, filters, depth) -> keras.Model",
     _test_unet,
-    hints=["Encoder: for each level, `skip = conv_block(x, f)`, keep it, then `x = layers.MaxPooling2D(2)(skip)` "
-           "and double f. Then one conv_block as the bottleneck.",
+    hints=["Encoder: for each of the first depth - 1 levels, `skip = conv_block(x, f)`, keep it, then "
+           "`x = layers.MaxPooling2D(2)(skip)` and double f. Then one conv_block as the bottleneck (the last level).",
            "Decoder: for the kept skips in reverse: `x = layers.UpSampling2D(2)(x)`, "
            "`x = layers.Concatenate()([x, skip])`, `x = conv_block(x, f)`. Finish with "
            "`layers.Conv2D(num_classes, 1, activation='softmax')`."],
     solution="""
-    def build_unet(input_shape=(64, 128, 1), num_classes=5, filters=8, depth=3):
+    def build_unet(input_shape=(64, 128, 1), num_classes=5, filters=8, depth=4):
         inputs = keras.Input(input_shape)
         x, skips = inputs, []
-        for level in range(depth):
+        for level in range(depth - 1):
             x = conv_block(x, filters * 2**level)
             skips.append(x)
             x = layers.MaxPooling2D(2)(x)
-        x = conv_block(x, filters * 2**depth)
-        for level in reversed(range(depth)):
+        x = conv_block(x, filters * 2**(depth - 1))
+        for level in reversed(range(depth - 1)):
             x = layers.UpSampling2D(2)(x)
             x = layers.Concatenate()([x, skips[level]])
             x = conv_block(x, filters * 2**level)
