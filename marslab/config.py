@@ -63,7 +63,7 @@ def list_gpus() -> list[str]:
 def get_profile() -> str:
     """The run profile: $MARSLAB_PROFILE if set, else "full" with a GPU and "smoke" without.
 
-    smoke: small subsets, 1-2 epochs, small widths (CPU, CI). full: the whole dataset and recipe (GPU).
+    smoke: small subsets, a few epochs, small widths (CPU, CI). full: the whole dataset and recipe (GPU).
     """
     profile = os.environ.get(PROFILE_ENV, "").strip().lower()
     if profile:

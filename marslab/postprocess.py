@@ -65,8 +65,10 @@ def to_labels(probs: np.ndarray) -> np.ndarray:
 def foreground_labels(probs: np.ndarray) -> np.ndarray:
     """Label maps (N,64,128) uint8 from classes 1..C-1 only: the most probable non-Background class.
 
-    The competition metric ignores pixels whose TRUE label is Background, so predicting Background
-    can only cost (a missed Soil/Bedrock/Sand/Big Rock pixel) and never gain.
+    The competition metric ignores pixels whose TRUE label is Background, so Background never earns a
+    point: on a true Soil/Bedrock/Sand/Big Rock pixel it costs one false negative. A wrong foreground
+    class costs that false negative plus a false positive, so this gains where the best foreground guess
+    is right and loses where it is wrong; measure it on validation data (lesson 10).
     """
     return (np.argmax(np.asarray(probs)[..., 1:], axis=-1) + 1).astype(np.uint8)
 

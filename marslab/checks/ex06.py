@@ -95,7 +95,8 @@ q2 = Question(
         alpha = layers.UpSampling2D(2, interpolation="bilinear")(alpha)
         return layers.Multiply()([skip, alpha])
     """,
-    correct_message="reports 002 and 004 gated their skip connections this way (Oktay et al. 2018).",
+    correct_message="the additive attention gate of Oktay et al. (2018), the Attention U-Net that report 004 tried; "
+                    "reports 002 and 003 gated their skips too.",
 )
 
 QUESTIONS = [q1, q2]

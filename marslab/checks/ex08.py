@@ -1,4 +1,4 @@
-"""Checks for exercises/08_loss_comparison.ipynb: soft Dice and focal losses written with keras.ops."""
+"""Checks for exercises/08_losses.ipynb: soft Dice and focal losses written with keras.ops."""
 from __future__ import annotations
 
 import numpy as np
