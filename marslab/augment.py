@@ -6,7 +6,7 @@ touch the image only. They are Keras 3 preprocessing layers called on a dict
 {"images": (B,64,128,1), "segmentation_masks": (B,64,128,1)} inside tf.data; keras-cv 0.9 layers take
 the same dict (`library="keras_cv"`), but its rotation blends one-hot masks bilinearly and its blur,
 brightness and contrast do not repeat under a seed, so Keras' own layers are the default.
-Report 000 (section 4.1) found noise and blur helped and strong geometry hurt; report 002 pasted
+Report 000 (section 4.1) found noise and blur best and its geometric transforms worse; report 002 pasted
 rare-class patches; report 004 grew the set offline to 32064 images.
 """
 from __future__ import annotations
