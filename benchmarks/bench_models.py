@@ -41,7 +41,7 @@ def plain_unet(filters: int = 32, depth: int = 4):
             x = layers.MaxPooling2D(2)(x)
         for _ in range(2):
             x = layers.Conv2D(filters * 2**i, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
             x = layers.Activation("relu")(x)
         skips.append(x)
     for i in reversed(range(depth - 1)):
@@ -49,7 +49,7 @@ def plain_unet(filters: int = 32, depth: int = 4):
         x = layers.Concatenate()([skips[i], x])
         for _ in range(2):
             x = layers.Conv2D(filters * 2**i, 3, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
             x = layers.Activation("relu")(x)
     outputs = layers.Conv2D(NUM_CLASSES, 1, activation="softmax")(x)
     return keras.Model(inputs, outputs, name="plain_unet")
