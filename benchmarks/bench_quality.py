@@ -38,10 +38,12 @@ import time
 
 import numpy as np
 
+# recipe_epochs None means `epochs`. An epoch of the recipe's training set (copy-paste, 4x Big Rock,
+# flips) is about 3.4 baseline epochs, so a CPU run can give the recipe fewer for a similar step count.
 CONFIGS = {
-    "full": dict(n_train=2615, n_test=10022, n_aliens=110, filters=32, depth=4, epochs=60, recipe_epochs=60,
+    "full": dict(n_train=2615, n_test=10022, n_aliens=110, filters=32, depth=4, epochs=60, recipe_epochs=None,
                  batch_size=32, patience=12, copies=400),
-    "quick": dict(n_train=96, n_test=32, n_aliens=6, filters=4, depth=3, epochs=2, recipe_epochs=2,
+    "quick": dict(n_train=96, n_test=32, n_aliens=6, filters=4, depth=3, epochs=2, recipe_epochs=None,
                   batch_size=16, patience=2, copies=16),
 }
 
@@ -126,12 +128,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="class weights = inverse frequency ** power, Background zeroed (default 1: report 000)")
     for key in ("n_train", "n_test", "filters", "epochs", "recipe_epochs", "batch_size", "patience", "copies"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"override the profile's {key}")
-    # An epoch of the recipe's training set (copy-paste, 4x Big Rock, flips) is about 3.4 baseline
-    # epochs, so a CPU run can give the recipe fewer epochs for a similar number of steps.
     args = parser.parse_args(argv)
     cfg = dict(CONFIGS["quick" if args.quick else "full"])
     overrides = {k: v for k, v in vars(args).items() if k in cfg and v is not None}
     cfg.update(overrides)
+    cfg["recipe_epochs"] = cfg["recipe_epochs"] or cfg["epochs"]
     cfg["n_aliens"] = min(cfg["n_aliens"], cfg["n_train"] // 4)
     cfg["loss_power"] = args.loss_power
 

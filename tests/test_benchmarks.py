@@ -7,52 +7,52 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_gpu_benchmark_runs_on_cpu_and_prints_a_row_per_builder():
-    out = subprocess.run([sys.executable, "benchmarks/bench_gpu.py", "--quick", "--only", "unet", "unet3plus"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=900)
+def run_benchmark(script: str, *args: str) -> str:
+    """Run benchmarks/<script> with `args` in a fresh interpreter; its stdout, once it has exited cleanly."""
+    out = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
-    rows = [line for line in out.stdout.splitlines() if line.startswith(("unet ", "unet3plus "))]
-    assert len(rows) == 2, out.stdout
+    return out.stdout
+
+
+def test_gpu_benchmark_runs_on_cpu_and_prints_a_row_per_builder():
+    stdout = run_benchmark("bench_gpu.py", "--quick", "--only", "unet", "unet3plus")
+    rows = [line for line in stdout.splitlines() if line.startswith(("unet ", "unet3plus "))]
+    assert len(rows) == 2, stdout
     for row in rows:
         images_per_s = float(row.split()[-3])
         assert images_per_s > 0
 
 
 def test_pipeline_benchmark_quick_run_prints_rates_and_the_verdict():
-    out = subprocess.run([sys.executable, "benchmarks/bench_pipeline.py", "--quick"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-2000:]
-    rows = [line for line in out.stdout.splitlines() if line.endswith("x") and "images/s" not in line]
+    stdout = run_benchmark("bench_pipeline.py", "--quick")
+    rows = [line for line in stdout.splitlines() if line.endswith("x") and "images/s" not in line]
     assert any(row.startswith("no augmentation") for row in rows) and any(row.startswith("preset all") for row in rows)
     for row in rows:
         rate, ratio = row.split()[-2:]
         assert float(rate.replace(",", "")) > 0 and float(ratio[:-1]) > 0
-    assert "the 10x target on this CPU" in out.stdout
+    assert "the 10x target on this CPU" in stdout
 
 
 def test_quality_benchmark_quick_run_scores_both_models_on_the_test_split():
-    out = subprocess.run([sys.executable, "benchmarks/bench_quality.py", "--quick", "--epochs", "1", "--recipe-epochs", "1"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-2000:]
-    lines = out.stdout.splitlines()
+    stdout = run_benchmark("bench_quality.py", "--quick", "--epochs", "1", "--recipe-epochs", "1")
+    lines = stdout.splitlines()
     rows = {line.split("|")[0].strip(): [float(v) for v in line.split("|")[1:]]
             for line in lines if line.startswith(("baseline", "recipe,"))}
     assert list(rows) == ["baseline (lesson 05)", "recipe, argmax", "recipe, classes 1-4", "recipe, classes 1-4 + flip TTA"]
     for values in rows.values():  # mean IoU, then the IoU of Soil, Bedrock, Sand, Big Rock
         assert len(values) == 5 and all(0.0 <= v <= 1.0 for v in values)
     gain = rows["recipe, classes 1-4 + flip TTA"][0] - rows["baseline (lesson 05)"][0]
-    printed = float(re.search(r"recipe - baseline: ([+-][0-9.]+) mean IoU", out.stdout).group(1))
+    printed = float(re.search(r"recipe - baseline: ([+-][0-9.]+) mean IoU", stdout).group(1))
     assert abs(printed - gain) <= 1.5e-4  # the table's values are rounded to 4 decimals
-    assert "'epochs': 1, 'recipe_epochs': 1" in out.stdout
+    assert "'epochs': 1, 'recipe_epochs': 1" in stdout
 
 
 def test_models_benchmark_quick_run_compares_unet_with_the_hand_written_one():
-    out = subprocess.run([sys.executable, "benchmarks/bench_models.py", "--quick", "--xla", "off", "--models", "plain_unet,unet"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-2000:]
-    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()
+    stdout = run_benchmark("bench_models.py", "--quick", "--xla", "off", "--models", "plain_unet,unet")
+    rows = {line.split()[0]: line.split() for line in stdout.splitlines()
             if line.startswith(("plain_unet ", "unet ")) and line.split()[1] == "off"}
     assert set(rows) == {"plain_unet", "unet"}
     assert rows["unet"][2] == rows["plain_unet"][2]  # the same network: the same parameter count
     assert all(float(row[3]) > 0 for row in rows.values())  # images/s
-    assert re.search(r"unet / plain_unet, XLA off, .*: [0-9.]+x", out.stdout)
+    assert re.search(r"unet / plain_unet, XLA off, .*: [0-9.]+x", stdout)
