@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         base_probs = predict_probs(baseline, data.test_images)
         rows.append(score_row("baseline (lesson 05)", truth, to_labels(base_probs)))
         base_weights = tune_class_weights(predict_probs(baseline, val[0]), val[1])
-        extra = score_row("baseline + tuned class weights", truth, weighted_labels(base_probs, base_weights))
+        rows.append(score_row("baseline + tuned class weights", truth, weighted_labels(base_probs, base_weights)))
         t = time.perf_counter()
         recipe = train_recipe(train, val, cfg, args.seed, tmp)
         seconds["recipe"] = time.perf_counter() - t
@@ -175,7 +175,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows.append(score_row("recipe, classes 1-4 + flip TTA", truth, foreground_labels(tta)))
     weights = tune_class_weights(predict_probs(recipe, val[0], flips=TTA_FLIPS), val[1])  # on validation, never on the test split
     rows.append(score_row("recipe, TTA + tuned class weights", truth, weighted_labels(tta, weights)))
-    rows.insert(1, extra)
 
     device = ", ".join(list_gpus()) or f"CPU ({os.cpu_count()} cores)"
     label = ("quick" if args.quick else "full") + (" with overrides" if overrides else "")

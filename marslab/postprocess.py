@@ -113,8 +113,11 @@ def tune_class_weights(probs: np.ndarray, masks: np.ndarray, grid: Sequence[floa
     for _ in range(rounds):
         changed = False
         for c in range(1, probs.shape[-1]):
+            start = weights  # every factor scales the weight this class had before its turn
             for factor in grid:
-                trial = weights.copy()
+                if factor == 1.0:
+                    continue  # that is `start` itself, already scored
+                trial = start.copy()
                 trial[c] *= factor
                 score = mean_iou(masks, weighted_labels(probs, trial))
                 if score > best + 1e-6:
