@@ -57,3 +57,20 @@ def test_models_benchmark_quick_run_compares_unet_with_the_hand_written_one():
     assert rows["unet"][2] == rows["plain_unet"][2]  # the same network: the same parameter count
     assert all(float(row[3]) > 0 for row in rows.values())  # images/s
     assert re.search(r"unet / plain_unet, XLA off, .*: [0-9.]+x", stdout)
+
+
+def test_loss_power_benchmark_quick_run_prints_a_row_per_setting():
+    stdout = run_benchmark("bench_loss_power.py", "--quick", "--settings", "0:1e-3", "1:2e-3")
+    rows = [line.split("|") for line in stdout.splitlines() if re.match(r"\s+[0-9.]+ \|", line)]
+    assert [(float(r[0]), float(r[1])) for r in rows] == [(0.0, 1e-3), (1.0, 2e-3)]
+    for row in rows:  # power, lr, loss x2, val x2, mean IoU and 4 classes, trains
+        assert len(row) == 12 and row[-1].strip() in {"yes", "no"}
+        assert all(float(v) > 0 for v in row[2:4]) and all(0.0 <= float(v) <= 1.0 for v in row[4:11])
+    weights = re.search(r"class weights at power 1: \[(.*)\]", stdout).group(1).split(",")
+    assert float(weights[0]) == 0.0 and float(weights[4]) > float(weights[1])  # Background zeroed, Big Rock heaviest
+
+
+def test_loss_power_benchmark_rejects_a_malformed_setting():
+    out = subprocess.run([sys.executable, "benchmarks/bench_loss_power.py", "--settings", "half"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "expected POWER:LEARNING_RATE" in out.stderr

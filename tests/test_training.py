@@ -143,7 +143,8 @@ def test_evaluate_row_and_recipe_pieces():
     model = training.recipe_model(filters=4, depth=3, cat_channels=4)
     assert model.output_shape == (None, 64, 128, 5)
     masks = np.random.default_rng(0).integers(0, 5, (2, 64, 128)).astype("uint8")
-    weights = np.array(training.recipe_loss(masks).class_weights)
     freqs = np.bincount(masks.ravel(), minlength=5) / masks.size
-    expected = np.r_[0.0, 1 / freqs[1:]]             # inverse frequency, background zeroed,
-    np.testing.assert_allclose(weights, expected / (freqs @ expected), rtol=1e-6)  # mean pixel weight 1
+    for power, weights in ((1.0, training.recipe_loss(masks, power=1.0).class_weights),
+                           (0.5, training.recipe_loss(masks).class_weights)):  # the default power is 0.5
+        expected = np.r_[0.0, (1 / freqs[1:]) ** power]  # inverse frequency ** power, background zeroed,
+        np.testing.assert_allclose(np.array(weights), expected / (freqs @ expected), rtol=1e-6)  # mean pixel weight 1
