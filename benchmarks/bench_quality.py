@@ -6,7 +6,8 @@ the hidden test labels. Target (issue): the recipe beats the baseline by at leas
 
 - baseline (lesson 05): U-Net, Adam 1e-3, plain sparse cross-entropy, early stopping; argmax.
 - recipe (lessons 03, 04, 07, 08, 09, 10): `marslab.training.recipe_model`, UNet3+ with residual blocks
-  and transposed convolutions (report 000 §4.4); `recipe_loss` at --loss-power (default 0.5, as in lesson 09; 0: cross-entropy with the Background
+  and transposed convolutions (report 000 §4.4); `recipe_loss` at --loss-power (default
+  `marslab.training.RECIPE_LOSS_POWER`, 0.5, as in lesson 09; 0: cross-entropy with the Background
   weight zeroed; 1: report 000 Table 4's inverse frequency, which diverged in a CPU run; see
   bench_loss_power.py); peak learning rate --learning-rate (default 1e-3); Big Rock
   copy-paste (report 002) and 4x oversampling (report 000); horizontal flips; AdamW with warmup and
@@ -135,9 +136,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 2 epochs (CPU smoke run)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--loss-power", type=float, default=0.5,
-                        help="class weights = inverse frequency ** power, Background zeroed (default 0.5, as in "
-                             "lesson 09; 0: only Background zeroed; 1 is report 000's inverse frequency)")
+    parser.add_argument("--loss-power", type=float,
+                        help="class weights = inverse frequency ** power, Background zeroed (default: "
+                             "marslab.training.RECIPE_LOSS_POWER, recipe_loss's and lesson 09's; 0: only "
+                             "Background zeroed; 1 is report 000's inverse frequency)")
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="the recipe's peak learning rate")
     for key in ("n_train", "n_test", "filters", "epochs", "recipe_epochs", "batch_size", "patience", "copies"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"override the profile's {key}")
@@ -147,11 +149,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     cfg.update(overrides)
     cfg["recipe_epochs"] = cfg["recipe_epochs"] or cfg["epochs"]
     cfg["n_aliens"] = min(cfg["n_aliens"], cfg["n_train"] // 4)
-    cfg["loss_power"], cfg["learning_rate"] = args.loss_power, args.learning_rate
 
     from marslab.config import keras_backend, list_gpus
     from marslab.postprocess import foreground_labels, predict_probs, to_labels, tune_class_weights, weighted_labels
     from marslab.synthetic import make_mars
+    from marslab.training import RECIPE_LOSS_POWER
+
+    cfg["loss_power"] = RECIPE_LOSS_POWER if args.loss_power is None else args.loss_power
+    cfg["learning_rate"] = args.learning_rate
 
     start = time.perf_counter()
     data = make_mars(seed=args.seed, n_train=cfg["n_train"], n_test=cfg["n_test"], n_aliens=cfg["n_aliens"])

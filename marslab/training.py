@@ -18,6 +18,7 @@ import numpy as np
 from marslab.config import keras_backend, list_gpus
 
 MONITOR = "val_mean_iou"  # logged by marslab.metrics.CompetitionMeanIoU (name "mean_iou") on validation data
+RECIPE_LOSS_POWER = 0.5  # recipe_loss's class-weight power (benchmarks/bench_loss_power.py)
 
 
 def cosine_schedule(peak_learning_rate: float, total_steps: int, warmup_steps: int = 0,
@@ -210,7 +211,7 @@ def recipe_model(filters: int = 32, depth: int = 4, cat_channels: int = 32) -> k
                      upsampling="transpose", name="recipe_unet3plus")
 
 
-def recipe_loss(masks: np.ndarray, power: float = 0.5):
+def recipe_loss(masks: np.ndarray, power: float = RECIPE_LOSS_POWER):
     """Class-weighted cross-entropy: inverse-frequency weights of `masks` (N,64,128) raised to `power`, with
     the Background weight zeroed (report 000 Table 3 and Table 4, second row, at power 1; power 0 only
     drops Background; values in between soften the weight of Big Rock). The default 0.5: at power 1 the
