@@ -7,10 +7,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_script(script: str, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run benchmarks/<script> with `args` in a fresh interpreter, capturing its output."""
+    return subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
 def run_benchmark(script: str, *args: str) -> str:
-    """Run benchmarks/<script> with `args` in a fresh interpreter; its stdout, once it has exited cleanly."""
-    out = subprocess.run([sys.executable, f"benchmarks/{script}", *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=900)
+    """run_script's stdout, once the script has exited cleanly."""
+    out = run_script(script, *args)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
@@ -71,6 +76,5 @@ def test_loss_power_benchmark_quick_run_prints_a_row_per_setting():
 
 
 def test_loss_power_benchmark_rejects_a_malformed_setting():
-    out = subprocess.run([sys.executable, "benchmarks/bench_loss_power.py", "--settings", "half"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    out = run_script("bench_loss_power.py", "--settings", "half", timeout=120)
     assert out.returncode != 0 and "expected POWER:LEARNING_RATE" in out.stderr
