@@ -202,31 +202,67 @@ def plot_schedule(schedule, total_steps: int, ax=None):
 
 
 # ------------------------------------------------------------------ the course's final recipe
-def recipe_model(filters: int = 32, depth: int = 4, cat_channels: int = 32) -> keras.Model:
-    """The course's final architecture: UNet3+ with residual blocks and transposed convolutions, report
-    000's best (§4.4). images (B,64,128,1) -> probs (B,64,128,5)."""
-    from marslab.models import unet3plus
-
-    return unet3plus(filters=filters, depth=depth, cat_channels=cat_channels, residual=True,
-                     upsampling="transpose", name="recipe_unet3plus")
+RECIPE_ARCHITECTURES: tuple[str, ...] = ("unet", "unet3plus")
 
 
-def recipe_loss(masks: np.ndarray, power: float = RECIPE_LOSS_POWER):
-    """Class-weighted cross-entropy: inverse-frequency weights of `masks` (N,64,128) raised to `power`, with
-    the Background weight zeroed (report 000 Table 3 and Table 4, second row, at power 1; power 0 only
-    drops Background; values in between soften the weight of Big Rock). The default 0.5: at power 1 the
-    recipe model's loss hardly fell on the synthetic set (benchmarks/bench_loss_power.py, lesson 09).
+def recipe_model(filters: int = 32, depth: int = 4, architecture: str = "unet",
+                 cat_channels: int | None = None) -> keras.Model:
+    """The course's final network: images (B,64,128,1) -> probs (B,64,128,5).
 
-    The weights are scaled so the average pixel weight of `masks` is 1, as for plain inverse frequency:
-    weights summing to 1 (Table 4's rows) shrink the loss by that average, about 50x on Table 1's
-    frequencies, and such a loss trained markedly slower in a controlled toy run.
+    architecture "unet" (default): lesson 05's U-Net, the lesson-05 baseline's own network, so the
+    recipe's gain comes from how it is trained. "unet3plus": report 000's best, a UNet3+ with residual
+    blocks and transposed convolutions (§4.4), with `cat_channels` (default `filters`). On the synthetic
+    set the UNet3+ trained worse with the recipe's loss and schedule: after 12 epochs (filters 16, the
+    whole cleaned set, CPU) its validation mean IoU was 0.514 against the U-Net's 0.621 and its
+    training loss rose from the third epoch on (lesson 09, section 5; benchmarks/bench_loss_power.py).
     """
-    from marslab.losses import get_loss
+    from marslab.models import unet, unet3plus
+
+    if architecture == "unet":
+        if cat_channels is not None:
+            raise ValueError("cat_channels sets the skip width of architecture='unet3plus'; the U-Net has none")
+        return unet(filters=filters, depth=depth, name="recipe_unet")
+    if architecture == "unet3plus":
+        return unet3plus(filters=filters, depth=depth, cat_channels=cat_channels or filters, residual=True,
+                         upsampling="transpose", name="recipe_unet3plus")
+    raise ValueError(f"architecture must be one of {RECIPE_ARCHITECTURES}, got {architecture!r}")
+
+
+def recipe_weights(masks: np.ndarray, power: float = RECIPE_LOSS_POWER) -> np.ndarray:
+    """Class weights (5,): inverse frequency of `masks` (N,64,128) raised to `power`, Background zeroed,
+    scaled so the average pixel weight of `masks` is 1 (report 000 Table 4, second row, at power 1;
+    power 0 only drops Background; values in between soften the weight of Big Rock).
+
+    The scaling: weights summing to 1 (Table 4's rows) shrink a cross-entropy by the average pixel
+    weight, about 50x on Table 1's frequencies, and such a loss trained markedly slower in a controlled
+    toy run. The default power 0.5: at power 1 the recipe's loss hardly fell on the synthetic set
+    (benchmarks/bench_loss_power.py, lesson 09).
+    """
     from marslab.weights import class_frequencies, inverse_frequency, zero_background
 
     freqs = class_frequencies(masks)
     weights = zero_background(inverse_frequency(freqs) ** power)
-    return get_loss("cce", class_weights=weights / float(freqs @ weights))
+    return weights / float(freqs @ weights)
+
+
+def recipe_loss(masks: np.ndarray, power: float = RECIPE_LOSS_POWER, dice: float = 1.0):
+    """The recipe's loss: class-weighted cross-entropy + `dice` x class-weighted per-class soft Dice, both
+    with `recipe_weights(masks, power)` (Background's weight 0). dice=0 gives the cross-entropy alone.
+
+    The Dice part scores each class's overlap over the whole batch, as the metric does over the test
+    set, so a rare class is judged by its overlap, not by its share of the pixels (reports 003 and 004
+    ended with such sums). On the synthetic set, with the U-Net, it made no measurable difference:
+    the class weights are what taught Big Rock (lesson 09, section 5; benchmarks/bench_loss_power.py).
+    """
+    from marslab.losses import Combined, get_loss
+
+    if dice < 0:
+        raise ValueError(f"dice must be >= 0 (the weight of the Dice term), got {dice}")
+    weights = recipe_weights(masks, power)
+    if dice == 0:
+        return get_loss("cce", class_weights=weights)
+    return Combined([get_loss("cce", class_weights=weights), get_loss("dice", class_weights=weights)],
+                    [1.0, float(dice)], class_weights=weights, name="cce_dice")
 
 
 # ------------------------------------------------------------------ error analysis
