@@ -1,18 +1,20 @@
-"""Which class-weight power and peak learning rate the recipe model trains at.
+"""Which class-weight power, peak learning rate, loss and network the recipe trains with.
 
-`marslab.training.recipe_loss(masks, power)` weights each class by inverse frequency ** power with
+`marslab.training.recipe_loss(masks, power, dice)` weights each class by inverse frequency ** power with
 Background zeroed (power 1 is report 000's inverse frequency, power 0 plain cross-entropy on classes
-1-4). On the synthetic set Big Rock is about 0.14 % of the pixels, so at power 1 its pixels weigh a few
-hundred times the average one. This script trains `recipe_model` with `marslab.training.fit`
-(AdamW, warmup + cosine) once per (power, peak learning rate) on the same plain training images (no
-augmentation, no oversampling) and prints, per setting, the training loss and validation mean IoU of
-every epoch and the per-class IoU of the best epoch. A setting trains if its loss falls.
+1-4), and adds `dice` times a per-class soft Dice with the same weights. On the synthetic set Big Rock
+is about 0.14 % of the pixels, so at power 1 its pixels weigh about 175 times the average one.
+This script trains `recipe_model(architecture=...)` with `marslab.training.fit` (AdamW, warmup +
+cosine) once per (power, peak learning rate) on the same plain training images (no augmentation, no
+oversampling) and prints, per setting, the training loss and validation mean IoU of every epoch and
+the per-class IoU of the best epoch. A setting trains if its loss falls.
 
     python benchmarks/bench_loss_power.py             # 1000 images, filters 16, 3 epochs (CPU: ~7 min per setting)
     python benchmarks/bench_loss_power.py --quick     # tiny, only shows the code path works
     python benchmarks/bench_loss_power.py --settings 0.5:1e-3 1:2e-3
+    python benchmarks/bench_loss_power.py --n-train 5000 --epochs 12 --settings 0.5:1e-3 --dice 0 --architecture unet3plus
 
-Recorded runs: see benchmarks/README.md (Quality).
+Recorded runs: benchmarks/README.md, "Loss, class-weight power and network".
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import time
 import numpy as np
 
 from bench_quality import as_inputs, split
+from marslab.training import RECIPE_ARCHITECTURES
 
 CONFIGS = {
     "default": dict(n_train=1000, filters=16, depth=4, epochs=3, batch_size=32, synthetic=(2615, 110)),
@@ -42,13 +45,14 @@ def parse_setting(text: str) -> tuple[float, float]:
 
 
 def train_one(train, val, power: float, learning_rate: float, cfg: dict, seed: int) -> dict:
+    """Train one setting; returns its weights, per-epoch loss and validation mean IoU, best-epoch row, seconds."""
     from marslab import seed_everything
     from marslab.postprocess import predict_probs, to_labels
     from marslab.training import evaluate, fit, recipe_loss, recipe_model
 
     seed_everything(seed, deterministic=False)
-    model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], cat_channels=cfg["filters"])
-    loss = recipe_loss(train[1], power=power)
+    model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"])
+    loss = recipe_loss(train[1], power=power, dice=cfg["dice"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         history = fit(model, (as_inputs(train[0]), train[1]), (as_inputs(val[0]), val[1]), epochs=cfg["epochs"],
@@ -79,12 +83,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, two epochs (CPU smoke run)")
     parser.add_argument("--settings", nargs="+", default=SETTINGS, help="POWER:PEAK_LEARNING_RATE pairs")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dice", type=float, default=1.0, help="weight of recipe_loss's Dice term (0: cross-entropy alone)")
+    parser.add_argument("--architecture", default="unet", choices=RECIPE_ARCHITECTURES, help="recipe_model's network")
     for key in ("n_train", "filters", "epochs"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"override the profile's {key}")
     args = parser.parse_args(argv)
     settings = [parse_setting(s) for s in args.settings]
     cfg = dict(CONFIGS["quick" if args.quick else "default"])
     cfg.update({k: v for k, v in vars(args).items() if k in cfg and v is not None})
+    cfg["dice"], cfg["architecture"] = args.dice, args.architecture
 
     from marslab.config import keras_backend, list_gpus
     from marslab.synthetic import make_mars
@@ -97,7 +104,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     device = ", ".join(list_gpus()) or f"CPU ({os.cpu_count()} cores)"
     print(f"\n{len(train[0])} training images, {len(val[0])} validation images; filters {cfg['filters']}, "
-          f"depth {cfg['depth']}, {cfg['epochs']} epochs, batch {cfg['batch_size']} | backend {keras_backend()} | "
+          f"depth {cfg['depth']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, network {cfg['architecture']}, "
+          f"Dice weight {cfg['dice']:g} | backend {keras_backend()} | "
           f"device {device}")
     print("seconds per setting:", [round(r["seconds"]) for r in results])
     for r in results:
