@@ -25,8 +25,7 @@ import time
 
 import numpy as np
 
-from bench_quality import as_inputs, split
-from marslab.training import RECIPE_ARCHITECTURES
+from bench_quality import add_recipe_arguments, as_inputs, split
 
 CONFIGS = {
     "default": dict(n_train=1000, filters=16, depth=4, epochs=3, batch_size=32, synthetic=(2615, 110)),
@@ -83,15 +82,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, two epochs (CPU smoke run)")
     parser.add_argument("--settings", nargs="+", default=SETTINGS, help="POWER:PEAK_LEARNING_RATE pairs")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dice", type=float, default=1.0, help="weight of recipe_loss's Dice term (0: cross-entropy alone)")
-    parser.add_argument("--architecture", default="unet", choices=RECIPE_ARCHITECTURES, help="recipe_model's network")
+    add_recipe_arguments(parser)
     for key in ("n_train", "filters", "epochs"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"override the profile's {key}")
     args = parser.parse_args(argv)
     settings = [parse_setting(s) for s in args.settings]
     cfg = dict(CONFIGS["quick" if args.quick else "default"])
     cfg.update({k: v for k, v in vars(args).items() if k in cfg and v is not None})
-    cfg["dice"], cfg["architecture"] = args.dice, args.architecture
+    cfg.update(dice=args.dice, architecture=args.architecture)
 
     from marslab.config import keras_backend, list_gpus
     from marslab.synthetic import make_mars

@@ -71,6 +71,13 @@ def as_inputs(images: np.ndarray) -> np.ndarray:
     return images[..., None].astype("float32") / 255.0
 
 
+def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
+    """--dice and --architecture, the recipe's loss and network (this benchmark and bench_loss_power.py)."""
+    parser.add_argument("--dice", type=float, default=1.0, help="weight of recipe_loss's Dice term (0: cross-entropy alone)")
+    parser.add_argument("--architecture", default="unet", choices=RECIPE_ARCHITECTURES,
+                        help="the recipe's network (recipe_model); unet is the baseline's own")
+
+
 def train_baseline(train, val, cfg: dict, seed: int, out_dir: str):
     """Lesson 05: U-Net, Adam, sparse cross-entropy, early stopping on validation mean IoU."""
     import keras
@@ -113,8 +120,8 @@ def train_recipe(train, val, cfg: dict, seed: int, out_dir: str):
     model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"])
     fit(model, (as_inputs(images), masks), (as_inputs(val[0]), val[1]), epochs=cfg["recipe_epochs"],
         loss=recipe_loss(train[1], power=cfg["loss_power"], dice=cfg["dice"]), out_dir=out_dir,
-        batch_size=cfg["batch_size"],
-        learning_rate=cfg["learning_rate"], weight_decay=1e-4, warmup_epochs=1, patience=cfg["patience"], verbose=2)
+        batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"], weight_decay=1e-4, warmup_epochs=1,
+        patience=cfg["patience"], verbose=2)
     return model
 
 
@@ -139,9 +146,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="class weights = inverse frequency ** power, Background zeroed (default: "
                              "marslab.training.RECIPE_LOSS_POWER, recipe_loss's and lesson 09's; 0: only "
                              "Background zeroed; 1 is report 000's inverse frequency)")
-    parser.add_argument("--dice", type=float, default=1.0, help="weight of recipe_loss's Dice term (0: cross-entropy alone)")
-    parser.add_argument("--architecture", default="unet", choices=RECIPE_ARCHITECTURES,
-                        help="the recipe's network (recipe_model); unet is the baseline's own")
+    add_recipe_arguments(parser)
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="the recipe's peak learning rate")
     for key in ("n_train", "n_test", "filters", "epochs", "recipe_epochs", "batch_size", "patience", "copies"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"override the profile's {key}")
@@ -159,8 +164,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     cfg["loss_power"] = RECIPE_LOSS_POWER if args.loss_power is None else args.loss_power
     cfg["learning_rate"] = args.learning_rate
-    cfg["dice"], cfg["architecture"] = args.dice, args.architecture
-
+    cfg.update(dice=args.dice, architecture=args.architecture)
     start = time.perf_counter()
     data = make_mars(seed=args.seed, n_train=cfg["n_train"], n_test=cfg["n_test"], n_aliens=cfg["n_aliens"])
     train, val = split(data, args.seed)
