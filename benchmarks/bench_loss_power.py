@@ -50,7 +50,8 @@ def train_one(train, val, power: float, learning_rate: float, cfg: dict, seed: i
     from marslab.training import evaluate, fit, recipe_loss, recipe_model
 
     seed_everything(seed, deterministic=False)
-    model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"])
+    model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"],
+                         standardize_input=cfg["standardize_input"])
     loss = recipe_loss(train[1], power=power, dice=cfg["dice"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     settings = [parse_setting(s) for s in args.settings]
     cfg = dict(CONFIGS["quick" if args.quick else "default"])
     cfg.update({k: v for k, v in vars(args).items() if k in cfg and v is not None})
-    cfg.update(dice=args.dice, architecture=args.architecture)
+    cfg.update(dice=args.dice, architecture=args.architecture, standardize_input=not args.plain_input)
 
     from marslab.config import keras_backend, list_gpus
     from marslab.synthetic import make_mars
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     device = ", ".join(list_gpus()) or f"CPU ({os.cpu_count()} cores)"
     print(f"\n{len(train[0])} training images, {len(val[0])} validation images; filters {cfg['filters']}, "
-          f"depth {cfg['depth']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, network {cfg['architecture']}, "
+          f"depth {cfg['depth']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, network {cfg['architecture']}"
+          f"{'' if cfg['standardize_input'] else ' (plain input)'}, "
           f"Dice weight {cfg['dice']:g} | backend {keras_backend()} | "
           f"device {device}")
     print("seconds per setting:", [round(r["seconds"]) for r in results])

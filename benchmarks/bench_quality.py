@@ -72,10 +72,12 @@ def as_inputs(images: np.ndarray) -> np.ndarray:
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
-    """--dice and --architecture, the recipe's loss and network (this benchmark and bench_loss_power.py)."""
+    """--dice, --architecture and --plain-input: the recipe's loss and network (this benchmark and bench_loss_power.py)."""
     parser.add_argument("--dice", type=float, default=1.0, help="weight of recipe_loss's Dice term (0: cross-entropy alone)")
     parser.add_argument("--architecture", default="unet", choices=RECIPE_ARCHITECTURES,
                         help="the recipe's network (recipe_model); unet is the baseline's own")
+    parser.add_argument("--plain-input", action="store_true",
+                        help="recipe_model without its per-image input standardization (standardize_input=False)")
 
 
 def train_baseline(train, val, cfg: dict, seed: int, out_dir: str):
@@ -117,7 +119,8 @@ def train_recipe(train, val, cfg: dict, seed: int, out_dir: str):
     seed_everything(seed, deterministic=False)
     set_mixed_precision()  # float16 on GPU only
     images, masks = recipe_training_set(*train, cfg["copies"], seed)
-    model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"])
+    model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"],
+                         standardize_input=cfg["standardize_input"])
     fit(model, (as_inputs(images), masks), (as_inputs(val[0]), val[1]), epochs=cfg["recipe_epochs"],
         loss=recipe_loss(train[1], power=cfg["loss_power"], dice=cfg["dice"]), out_dir=out_dir,
         batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"], weight_decay=1e-4, warmup_epochs=1,
@@ -164,7 +167,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     cfg["loss_power"] = RECIPE_LOSS_POWER if args.loss_power is None else args.loss_power
     cfg["learning_rate"] = args.learning_rate
-    cfg.update(dice=args.dice, architecture=args.architecture)
+    cfg.update(dice=args.dice, architecture=args.architecture, standardize_input=not args.plain_input)
     start = time.perf_counter()
     data = make_mars(seed=args.seed, n_train=cfg["n_train"], n_test=cfg["n_test"], n_aliens=cfg["n_aliens"])
     train, val = split(data, args.seed)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from marslab.models import (WeightedAdd, attention_gate, class_presence, conv_block, losses_for,
-                            residual_block, squeeze_excite, targets_for, unet, unet3plus, unet_plus_plus)
+                            residual_block, squeeze_excite, standardize, targets_for, unet, unet3plus,
+                            unet_plus_plus)
 
 N, H, W, K = 2, 64, 128, 5
 TINY = dict(filters=4)
@@ -52,6 +53,9 @@ def test_defaults_give_softmax_over_five_classes(builder, images):
     (unet3plus, dict(depth=5, cat_channels=4)),
     (unet3plus, dict(depth=3, cat_channels=4, residual=True, upsampling="transpose")),
     (unet3plus, dict(depth=6, cat_channels=2, batch_norm=False)),
+    (unet, dict(standardize_input=True)),
+    (unet_plus_plus, dict(depth=3, standardize_input=True)),
+    (unet3plus, dict(depth=3, cat_channels=4, standardize_input=True)),
 ])
 def test_options_keep_the_output_a_softmax(builder, options, images):
     model = builder(**{**TINY, **options})
@@ -196,6 +200,29 @@ def test_blocks_shapes_and_parameter_counts():
                                   + conv_params(8, 8, bias=False) + 3 * 4 * 8)
     se = keras.Model(x, squeeze_excite(x, ratio=2))
     assert se.output_shape == (None, 16, 32, 6) and se.count_params() == (6 * 3 + 3) + (3 * 6 + 6)
+
+
+def test_standardize_matches_numpy_per_image_and_ignores_brightness_and_contrast():
+    x = keras.Input((16, 32, 1))
+    model = keras.Model(x, standardize(x, epsilon=0.0))
+    rng = np.random.default_rng(0)
+    images = np.stack([0.2 + 0.05 * rng.random((16, 32, 1)), 0.6 + 0.3 * rng.random((16, 32, 1))]).astype("float32")
+    expected = (images - images.mean(axis=(1, 2), keepdims=True)) / images.std(axis=(1, 2), keepdims=True)
+    out = model.predict(images, verbose=0)
+    np.testing.assert_allclose(out, expected, atol=1e-3)
+    np.testing.assert_allclose(model.predict(3.0 * images + 0.1, verbose=0), out, atol=1e-3)  # a dim and a bright image alike
+    assert model.count_params() == 0  # nothing learned: a fixed normalisation
+    two = keras.Input((16, 32, 2))  # channels apart: an image beside a probability map (lesson 10's second stage)
+    pair = np.concatenate([images, 1.0 - images[..., ::-1, :, :] ** 2], axis=-1)
+    per_channel = keras.Model(two, standardize(two, epsilon=0.0)).predict(pair, verbose=0)
+    np.testing.assert_allclose(per_channel, (pair - pair.mean(axis=(1, 2), keepdims=True))
+                               / pair.std(axis=(1, 2), keepdims=True), atol=1e-3)
+
+
+def test_standardize_input_adds_one_layer_and_no_weights():
+    plain, standard = unet(**TINY, depth=3), unet(**TINY, depth=3, standardize_input=True)
+    assert standard.count_params() == plain.count_params()
+    assert [layer.name for layer in standard.layers][:2] == ["images", "standardize"]
 
 
 def test_attention_gate_scales_the_skip_by_weights_in_0_1():

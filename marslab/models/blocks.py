@@ -142,6 +142,17 @@ def upsample(x, filters: int, factor: int = 2, mode: str = "bilinear", *, name: 
     raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, got {mode!r}")
 
 
+def standardize(x, *, epsilon: float = 1e-4, name: str = "standardize"):
+    """Per-image standardization: every channel of every image to mean 0 and variance 1 over its pixels.
+
+    The network then sees one texture the same way in a dim image and in a bright one (the synthetic
+    set's illumination level varies from 20 to 120 per image, and its contrast with it). A
+    LayerNormalization over (H, W) without a learned scale or offset, so no weights; `epsilon` is added
+    to the variance (a grayscale image in [0, 1] has a variance of about 1e-3), so a flat image stays finite.
+    """
+    return layers.LayerNormalization(axis=(1, 2), epsilon=epsilon, center=False, scale=False, name=name)(x)
+
+
 def classifier_head(x, num_classes: int, *, name: str = "probs"):
     """1x1 conv to one score per class: softmax over classes (sigmoid for one class). (B,H,W,C) -> (B,H,W,num_classes)."""
     activation = "softmax" if num_classes > 1 else "sigmoid"

@@ -10,7 +10,7 @@ import keras
 from keras import layers
 
 from marslab.models.blocks import (UPSAMPLING_MODES, aspp, attention_gate, classifier_head, conv_block,
-                                   residual_block, squeeze_excite, upsample, weighted_add)
+                                   residual_block, squeeze_excite, standardize, upsample, weighted_add)
 
 MIN_DEPTH, MAX_DEPTH = 2, 6
 SKIP_MERGES: tuple[str, ...] = ("concat", "weighted_add")
@@ -51,13 +51,17 @@ def block_fn(residual: bool) -> Callable:
 
 
 def encoder(x, widths: Sequence[int], *, residual: bool = False, se: bool = False, batch_norm: bool = True,
-            aspp_bottleneck: bool = False, dropout: float = 0.0, name: str = "enc") -> list:
+            aspp_bottleneck: bool = False, dropout: float = 0.0, standardize_input: bool = False,
+            name: str = "enc") -> list:
     """The contracting path: block -> (SE) -> 2x2 max-pool at every level but the last (the bottleneck).
 
     x (B,H,W,C) -> [level 0 (B,H,W,widths[0]), ..., bottleneck (B,H/2^(D-1),W/2^(D-1),widths[-1])].
     aspp_bottleneck adds an ASPP after the bottleneck block; dropout follows the bottleneck.
+    standardize_input: first bring every image to mean 0, variance 1 (`blocks.standardize`).
     """
     block = block_fn(residual)
+    if standardize_input:
+        x = standardize(x)
     features = []
     for i, w in enumerate(widths):
         if i > 0:
@@ -76,7 +80,8 @@ def encoder(x, widths: Sequence[int], *, residual: bool = False, se: bool = Fals
 def unet(input_shape: Sequence[int] = (64, 128, 1), num_classes: int = 5, filters: int | Sequence[int] = 32,
          depth: int = 4, *, residual: bool = False, upsampling: str = "bilinear", se: bool = False,
          attention: bool = False, skip_merge: str = "concat", aspp_bottleneck: bool = False,
-         dropout: float = 0.0, batch_norm: bool = True, name: str = "unet") -> keras.Model:
+         dropout: float = 0.0, batch_norm: bool = True, standardize_input: bool = False,
+         name: str = "unet") -> keras.Model:
     """A U-Net: images (B,64,128,1) in [0,1] -> probs (B,64,128,num_classes), softmax over classes.
 
     filters: width of level 0, doubled per level (default 32, 64, 128, 256), or one width per level.
@@ -85,6 +90,8 @@ def unet(input_shape: Sequence[int] = (64, 128, 1), num_classes: int = 5, filter
     se: squeeze-and-excitation after every block. attention: attention gates on the skips, gated by
     the decoder level below. skip_merge: "concat" (U-Net) or "weighted_add" (learned weighted sum).
     aspp_bottleneck: ASPP after the bottleneck. dropout: rate after the bottleneck.
+    standardize_input: every image to mean 0 and variance 1 first (`blocks.standardize`), so the
+    network need not learn each illumination level separately (lesson 09).
     """
     widths = level_widths(filters, depth)
     check_input(input_shape, num_classes, depth)
@@ -95,7 +102,7 @@ def unet(input_shape: Sequence[int] = (64, 128, 1), num_classes: int = 5, filter
     block = block_fn(residual)
     inputs = keras.Input(input_shape, name="images")
     features = encoder(inputs, widths, residual=residual, se=se, batch_norm=batch_norm,
-                       aspp_bottleneck=aspp_bottleneck, dropout=dropout)
+                       aspp_bottleneck=aspp_bottleneck, dropout=dropout, standardize_input=standardize_input)
     x = features[-1]
     for i in reversed(range(depth - 1)):
         skip = features[i]

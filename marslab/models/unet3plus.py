@@ -102,7 +102,7 @@ def unet3plus(input_shape: Sequence[int] = (64, 128, 1), num_classes: int = 5,
               filters: int | Sequence[int] = 32, depth: int = 4, cat_channels: int = 32, *,
               deep_supervision: bool = False, cgm: bool = False, residual: bool = False,
               upsampling: str = "bilinear", batch_norm: bool = True, dropout: float = 0.0,
-              name: str = "unet3plus") -> keras.Model:
+              standardize_input: bool = False, name: str = "unet3plus") -> keras.Model:
     """UNet3+: images (B,64,128,1) -> probs (B,64,128,num_classes) from the top decoder stage.
 
     filters/depth: encoder widths as in `unet` (the paper: 64..1024, depth 5, a 4x8 bottleneck at 64x128).
@@ -113,6 +113,7 @@ def unet3plus(input_shape: Sequence[int] = (64, 128, 1), num_classes: int = 5,
     present, output "presence" (B, num_classes) sigmoid (put first in the outputs), which also scales
     every segmentation output (`ClassGate`). Train it with binary cross-entropy on
     `marslab.models.class_presence(masks)`; see `targets_for` and `losses_for`.
+    standardize_input: every image to mean 0 and variance 1 first, as in `unet`.
     """
     widths = level_widths(filters, depth)
     check_input(input_shape, num_classes, depth)
@@ -121,7 +122,8 @@ def unet3plus(input_shape: Sequence[int] = (64, 128, 1), num_classes: int = 5,
     if not isinstance(cat_channels, int) or cat_channels < 1:
         raise ValueError(f"cat_channels must be a positive int, got {cat_channels!r}")
     inputs = keras.Input(input_shape, name="images")
-    enc = encoder(inputs, widths, residual=residual, batch_norm=batch_norm, dropout=dropout)
+    enc = encoder(inputs, widths, residual=residual, batch_norm=batch_norm, dropout=dropout,
+                  standardize_input=standardize_input)
     decoded: dict = {}
     for level in reversed(range(depth - 1)):
         decoded[level] = decoder_stage(enc, decoded, level, cat_channels, upsampling=upsampling,

@@ -18,7 +18,8 @@ from marslab.models.unet import block_fn, check_input, encoder, level_widths
 def unet_plus_plus(input_shape: Sequence[int] = (64, 128, 1), num_classes: int = 5,
                    filters: int | Sequence[int] = 32, depth: int = 4, *, deep_supervision: bool = False,
                    residual: bool = False, upsampling: str = "bilinear", se: bool = False,
-                   dropout: float = 0.0, batch_norm: bool = True, name: str = "unet_plus_plus") -> keras.Model:
+                   dropout: float = 0.0, batch_norm: bool = True, standardize_input: bool = False,
+                   name: str = "unet_plus_plus") -> keras.Model:
     """UNet++: images (B,64,128,1) -> probs (B,64,128,num_classes) from the last top node X[0][depth-1].
 
     deep_supervision: also a head on every top node X[0][1..depth-2], named "probs_1", ...; the
@@ -32,7 +33,8 @@ def unet_plus_plus(input_shape: Sequence[int] = (64, 128, 1), num_classes: int =
         raise ValueError(f"upsampling must be one of {UPSAMPLING_MODES}, got {upsampling!r}")
     block = block_fn(residual)
     inputs = keras.Input(input_shape, name="images")
-    enc = encoder(inputs, widths, residual=residual, se=se, batch_norm=batch_norm, dropout=dropout)
+    enc = encoder(inputs, widths, residual=residual, se=se, batch_norm=batch_norm, dropout=dropout,
+                  standardize_input=standardize_input)
     nodes = {(i, 0): f for i, f in enumerate(enc)}
     for j in range(1, depth):
         for i in range(depth - j):
