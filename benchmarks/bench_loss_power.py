@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     settings = [parse_setting(s) for s in args.settings]
     cfg = dict(CONFIGS["quick" if args.quick else "default"])
     cfg.update({k: v for k, v in vars(args).items() if k in cfg and v is not None})
-    cfg.update(dice=args.dice, architecture=args.architecture, standardize_input=not args.plain_input)
+    cfg.update(dice=args.dice, architecture=args.architecture, standardize_input=args.standardize)
 
     from marslab.config import keras_backend, list_gpus
     from marslab.synthetic import make_mars
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     device = ", ".join(list_gpus()) or f"CPU ({os.cpu_count()} cores)"
     print(f"\n{len(train[0])} training images, {len(val[0])} validation images; filters {cfg['filters']}, "
           f"depth {cfg['depth']}, {cfg['epochs']} epochs, batch {cfg['batch_size']}, network {cfg['architecture']}"
-          f"{'' if cfg['standardize_input'] else ' (plain input)'}, "
+          f"{' (standardized input)' if cfg['standardize_input'] else ''}, "
           f"Dice weight {cfg['dice']:g} | backend {keras_backend()} | "
           f"device {device}")
     print("seconds per setting:", [round(r["seconds"]) for r in results])

@@ -206,7 +206,7 @@ RECIPE_ARCHITECTURES: tuple[str, ...] = ("unet", "unet3plus")
 
 
 def recipe_model(filters: int = 32, depth: int = 4, architecture: str = "unet",
-                 cat_channels: int | None = None, standardize_input: bool = True) -> keras.Model:
+                 cat_channels: int | None = None, standardize_input: bool = False) -> keras.Model:
     """The course's final network: images (B,64,128,1) -> probs (B,64,128,5).
 
     architecture "unet" (default): lesson 05's U-Net, the lesson-05 baseline's own network, so the
@@ -215,8 +215,9 @@ def recipe_model(filters: int = 32, depth: int = 4, architecture: str = "unet",
     set the UNet3+ trained worse with the recipe's loss and schedule: after 12 epochs (filters 16, the
     whole cleaned set, CPU) its validation mean IoU was 0.514 against the U-Net's 0.621 and its
     training loss rose from the third epoch on (lesson 09, section 5; benchmarks/bench_loss_power.py).
-    standardize_input (default True): every image to mean 0 and variance 1 before the first layer
-    (`marslab.models.standardize`, no weights), so one texture looks the same under any illumination.
+    standardize_input: every image to mean 0 and variance 1 before the first layer
+    (`marslab.models.standardize`, no weights). Off by default: it sped up the first epochs, but in the
+    quality benchmark's recipe it ended 0.008 below the plain input (lesson 09, section 5).
     """
     from marslab.models import unet, unet3plus
 

@@ -147,9 +147,10 @@ def test_recipe_model_architectures():
     model = training.recipe_model(filters=4, depth=3)
     assert model.output_shape == (None, 64, 128, 5)
     assert model.count_params() == unet(filters=4, depth=3).count_params()  # the baseline's own network
-    assert model.get_layer("standardize") is not None  # ... after a weightless per-image standardization
-    plain = training.recipe_model(filters=4, depth=3, standardize_input=False)
-    assert "standardize" not in [layer.name for layer in plain.layers]
+    assert "standardize" not in [layer.name for layer in model.layers]
+    standardized = training.recipe_model(filters=4, depth=3, standardize_input=True)
+    assert standardized.get_layer("standardize").count_params() == 0  # a weightless first layer
+    assert standardized.count_params() == model.count_params()
     other = training.recipe_model(filters=4, depth=3, architecture="unet3plus", cat_channels=4)
     assert other.output_shape == (None, 64, 128, 5) and other.name == "recipe_unet3plus"
     with pytest.raises(ValueError, match="architecture must be one of"):
