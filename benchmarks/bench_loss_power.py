@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from bench_quality import add_recipe_arguments, as_inputs, split
+from bench_quality import add_recipe_arguments, as_inputs, build_recipe_model, recipe_options, split
 
 CONFIGS = {
     "default": dict(n_train=1000, filters=16, depth=4, epochs=3, batch_size=32, synthetic=(2615, 110)),
@@ -47,11 +47,10 @@ def train_one(train, val, power: float, learning_rate: float, cfg: dict, seed: i
     """Train one setting; returns its weights, per-epoch loss and validation mean IoU, best-epoch row, seconds."""
     from marslab import seed_everything
     from marslab.postprocess import predict_probs, to_labels
-    from marslab.training import evaluate, fit, recipe_loss, recipe_model
+    from marslab.training import evaluate, fit, recipe_loss
 
     seed_everything(seed, deterministic=False)
-    model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"],
-                         standardize_input=cfg["standardize_input"])
+    model = build_recipe_model(cfg)
     loss = recipe_loss(train[1], power=power, dice=cfg["dice"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -90,7 +89,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     settings = [parse_setting(s) for s in args.settings]
     cfg = dict(CONFIGS["quick" if args.quick else "default"])
     cfg.update({k: v for k, v in vars(args).items() if k in cfg and v is not None})
-    cfg.update(dice=args.dice, architecture=args.architecture, standardize_input=args.standardize)
+    cfg.update(recipe_options(args))
 
     from marslab.config import keras_backend, list_gpus
     from marslab.synthetic import make_mars

@@ -85,6 +85,19 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recipe_model with per-image input standardization (standardize_input=True)")
 
 
+def recipe_options(args: argparse.Namespace) -> dict:
+    """What `add_recipe_arguments` parsed, as the cfg entries `build_recipe_model` and `recipe_loss` read."""
+    return dict(dice=args.dice, architecture=args.architecture, standardize_input=args.standardize)
+
+
+def build_recipe_model(cfg: dict):
+    """`recipe_model` with the cfg's width, depth, network and input option."""
+    from marslab.training import recipe_model
+
+    return recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"],
+                        standardize_input=cfg["standardize_input"])
+
+
 def train_baseline(train, val, cfg: dict, seed: int, out_dir: str):
     """Lesson 05: U-Net, Adam, sparse cross-entropy, early stopping on validation mean IoU."""
     import keras
@@ -119,13 +132,12 @@ def recipe_training_set(images: np.ndarray, masks: np.ndarray, copies: int, seed
 def train_recipe(train, val, cfg: dict, seed: int, out_dir: str):
     """The final recipe (see the module docstring); returns the model at its best validation epoch."""
     from marslab import seed_everything
-    from marslab.training import fit, recipe_loss, recipe_model, set_mixed_precision
+    from marslab.training import fit, recipe_loss, set_mixed_precision
 
     seed_everything(seed, deterministic=False)
     set_mixed_precision()  # float16 on GPU only
     images, masks = recipe_training_set(*train, cfg["copies"], seed)
-    model = recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"],
-                         standardize_input=cfg["standardize_input"])
+    model = build_recipe_model(cfg)
     fit(model, (as_inputs(images), masks), (as_inputs(val[0]), val[1]), epochs=cfg["recipe_epochs"],
         loss=recipe_loss(train[1], power=cfg["loss_power"], dice=cfg["dice"]), out_dir=out_dir,
         batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"], weight_decay=1e-4, warmup_epochs=1,
@@ -172,7 +184,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
     cfg["loss_power"] = RECIPE_LOSS_POWER if args.loss_power is None else args.loss_power
     cfg["learning_rate"] = args.learning_rate
-    cfg.update(dice=args.dice, architecture=args.architecture, standardize_input=args.standardize)
+    cfg.update(recipe_options(args))
     start = time.perf_counter()
     data = make_mars(seed=args.seed, n_train=cfg["n_train"], n_test=cfg["n_test"], n_aliens=cfg["n_aliens"])
     train, val = split(data, args.seed)
