@@ -38,6 +38,10 @@ per-class table in benchmarks/README.md, Quality):
   recipe scored 0.6308 (gain +0.0617): its validation mean IoU peaked at epoch 10 (0.627) and then fell
   while the training loss kept falling, so longer training overfits at this width; with 8 recipe epochs
   (the recipe half alone, 981 s) 0.6283. Neither beats the plain input's 0.6359.
+- 2026-12-03, the full profile's width on the CPU, --filters 32 --epochs 24 --recipe-epochs 8 --copies 200
+  (5886 s): baseline 0.5852 (Big Rock 0.000; 0.6289 with tuned class weights); recipe 0.6389 argmax,
+  0.6453 with flip TTA, 0.6426 with TTA and tuned class weights (Big Rock 0.242). Gain +0.0574: the
+  wider network lifted the baseline more than the recipe.
 - full profile on a GPU (filters 32, 60 epochs): not run yet; this is the run that decides the target.
 """
 from __future__ import annotations
