@@ -14,7 +14,8 @@ the hidden test labels. Target (issue): the recipe beats the baseline by at leas
   (report 000); horizontal flips; AdamW with warmup and cosine annealing, early stopping and checkpoint
   on validation mean IoU (report 000 §4.5); flip TTA (report 003, horizontal only); labels from classes
   1-4 only, since predictions on true-Background pixels cost nothing; then class weights on the
-  probabilities tuned on validation (`tune_class_weights`).
+  probabilities tuned on validation (`tune_class_weights`). --ensemble N trains N recipe models (seeds
+  seed, seed+1, ...) and averages their probabilities (`predict_probs` with a list of models).
 
 Everything is NumPy arrays and `keras`, so it runs on any Keras backend (KERAS_BACKEND=jax on a GPU
 machine without TensorFlow). Mixed precision on GPU.
@@ -59,9 +60,9 @@ from marslab.training import RECIPE_ARCHITECTURES
 # flips) is about 3.4 baseline epochs, so a CPU run can give the recipe fewer for a similar step count.
 CONFIGS = {
     "full": dict(n_train=2615, n_test=10022, n_aliens=110, filters=32, depth=4, epochs=60, recipe_epochs=None,
-                 batch_size=32, patience=12, copies=400),
+                 batch_size=32, patience=12, copies=400, ensemble=1),
     "quick": dict(n_train=96, n_test=32, n_aliens=6, filters=4, depth=3, epochs=2, recipe_epochs=None,
-                  batch_size=16, patience=2, copies=16),
+                  batch_size=16, patience=2, copies=16, ensemble=1),
 }
 # Test-time augmentation with the flip the recipe trains on; a vertical flip puts the sky at the bottom.
 TTA_FLIPS = ("none", "horizontal")
@@ -172,13 +173,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
                              "Background zeroed; 1 is report 000's inverse frequency)")
     add_recipe_arguments(parser)
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="the recipe's peak learning rate")
-    for key in ("n_train", "n_test", "filters", "epochs", "recipe_epochs", "batch_size", "patience", "copies"):
+    for key in ("n_train", "n_test", "filters", "epochs", "recipe_epochs", "batch_size", "patience", "copies", "ensemble"):
         parser.add_argument(f"--{key.replace('_', '-')}", type=int, help=f"override the profile's {key}")
     args = parser.parse_args(argv)
     cfg = dict(CONFIGS["quick" if args.quick else "full"])
     overrides = {k: v for k, v in vars(args).items() if k in cfg and v is not None}
     cfg.update(overrides)
     cfg["recipe_epochs"] = cfg["recipe_epochs"] or cfg["epochs"]
+    if cfg["ensemble"] < 1:
+        parser.error(f"--ensemble is the number of recipe models to average, at least 1; got {cfg['ensemble']}")
     cfg["n_aliens"] = min(cfg["n_aliens"], cfg["n_train"] // 4)
 
     from marslab.config import keras_backend, list_gpus
@@ -202,8 +205,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         rows.append(score_row("baseline (lesson 05)", truth, to_labels(base_probs)))
         base_weights = tune_class_weights(predict_probs(baseline, val[0]), val[1])
         rows.append(score_row("baseline + tuned class weights", truth, weighted_labels(base_probs, base_weights)))
-        t = time.perf_counter()
-        recipe = train_recipe(train, val, cfg, args.seed, tmp)
+        t = time.perf_counter()  # ensemble > 1: more recipe models, seeds seed+1, ..., their probabilities averaged
+        recipe = [train_recipe(train, val, cfg, args.seed + k, os.path.join(tmp, f"recipe{k}")) for k in range(cfg["ensemble"])]
         seconds["recipe"] = time.perf_counter() - t
     plain = predict_probs(recipe, data.test_images)
     tta = predict_probs(recipe, data.test_images, flips=TTA_FLIPS)

@@ -34,21 +34,27 @@ def predict_probs(model, images: np.ndarray, batch_size: int = 64, flips: Sequen
 
     flips: names from FLIPS; each batch is flipped, predicted and flipped back before averaging
     (test-time augmentation, report 003). A multi-output model's main output (its last) is used.
+    model: one Keras model, or a list of them (an ensemble, e.g. one network trained with several
+    seeds), whose probabilities are averaged too.
     """
     unknown = set(flips) - set(FLIPS)
     if unknown or not flips:
         raise ValueError(f"flips must be a non-empty list of {sorted(FLIPS)}, got {list(flips)}")
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    if not models:
+        raise ValueError("model must be a Keras model or a non-empty list of them, got an empty list")
     images = as_model_input(images)
     batches = []
     for start in tqdm(range(0, len(images), batch_size), desc="predicting", disable=not progress):
         batch = images[start:start + batch_size]
         total = 0.0
-        for name in flips:
-            axes = FLIPS[name]
-            out = model.predict_on_batch(np.flip(batch, axes) if axes else batch)
-            out = np.asarray(out[-1] if isinstance(out, (list, tuple)) else out, dtype=np.float32)
-            total = total + (np.flip(out, axes) if axes else out)
-        batches.append(total / len(flips))
+        for member in models:
+            for name in flips:
+                axes = FLIPS[name]
+                out = member.predict_on_batch(np.flip(batch, axes) if axes else batch)
+                out = np.asarray(out[-1] if isinstance(out, (list, tuple)) else out, dtype=np.float32)
+                total = total + (np.flip(out, axes) if axes else out)
+        batches.append(total / (len(models) * len(flips)))
     return np.concatenate(batches)
 
 

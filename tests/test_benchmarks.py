@@ -40,7 +40,7 @@ def test_pipeline_benchmark_quick_run_prints_rates_and_the_verdict():
 
 
 def test_quality_benchmark_quick_run_scores_both_models_on_the_test_split():
-    stdout = run_benchmark("bench_quality.py", "--quick", "--epochs", "1", "--recipe-epochs", "1")
+    stdout = run_benchmark("bench_quality.py", "--quick", "--epochs", "1", "--recipe-epochs", "1", "--ensemble", "2")
     lines = stdout.splitlines()
     rows = {line.split("|")[0].strip(): [float(v) for v in line.split("|")[1:]]
             for line in lines if line.startswith(("baseline", "recipe,"))}
@@ -51,7 +51,8 @@ def test_quality_benchmark_quick_run_scores_both_models_on_the_test_split():
     gain = rows["recipe, TTA + tuned class weights"][0] - rows["baseline (lesson 05)"][0]
     printed = float(re.search(r"recipe - baseline: ([+-][0-9.]+) mean IoU", stdout).group(1))
     assert abs(printed - gain) <= 1.5e-4  # the table's values are rounded to 4 decimals
-    assert "'epochs': 1, 'recipe_epochs': 1" in stdout
+    assert "'epochs': 1, 'recipe_epochs': 1" in stdout and "'ensemble': 2" in stdout
+    assert stdout.count(" - val_mean_iou: ") == 3  # one epoch of the baseline and of each of the two recipe models
 
 
 def test_models_benchmark_quick_run_compares_unet_with_the_hand_written_one():

@@ -41,6 +41,19 @@ def test_tta_averages_flipped_back_predictions(images):
     assert not np.allclose(tta, p(x), atol=1e-3)  # an asymmetric kernel does change under TTA
 
 
+def test_an_ensemble_averages_its_members_flipped_back_predictions(images):
+    rng = np.random.default_rng(3)
+    first, second = (conv_model(rng.normal(size=(3, 3, 1, 5))) for _ in range(2))
+    x = images[..., None].astype("float32") / 255
+    p = lambda m, a: m.predict(a, verbose=0)  # noqa: E731
+    expected = (p(first, x) + p(first, x[:, :, ::-1])[:, :, ::-1] + p(second, x) + p(second, x[:, :, ::-1])[:, :, ::-1]) / 4
+    ensemble = pp.predict_probs([first, second], images, batch_size=2, flips=("none", "horizontal"), progress=False)
+    np.testing.assert_allclose(ensemble, expected, atol=1e-5)
+    np.testing.assert_allclose(pp.predict_probs((first,), images, progress=False), p(first, x), atol=1e-5)
+    with pytest.raises(ValueError, match="non-empty list"):
+        pp.predict_probs([], images)
+
+
 def test_predict_rejects_bad_input(images):
     model = conv_model(np.zeros((3, 3, 1, 5)))
     with pytest.raises(ValueError, match="flips"):
