@@ -43,7 +43,12 @@ per-class table in benchmarks/README.md, Quality):
   (5886 s): baseline 0.5852 (Big Rock 0.000; 0.6289 with tuned class weights); recipe 0.6389 argmax,
   0.6453 with flip TTA, 0.6426 with TTA and tuned class weights (Big Rock 0.242). Gain +0.0574: the
   wider network lifted the baseline more than the recipe.
-- full profile on a GPU (filters 32, 60 epochs): not run yet; this is the run that decides the target.
+- 2026-12-03, later, filters 16 as above, recipe models kept and combined: seeds 0, 1, 2 alone 0.6353,
+  0.6361, 0.6353; --ensemble 2: 0.6477 (+0.0786); --ensemble 3: 0.6510 (+0.0819), the best so far,
+  target NOT met. A binary Big Rock model merged three ways, hysteresis on Big Rock and copy-paste with
+  the rock's surroundings each moved the recipe by less than 0.003.
+- full profile on a GPU (filters 32, 60 epochs, best with --ensemble 3): not run yet; this is the run
+  that decides the target.
 """
 from __future__ import annotations
 
