@@ -313,10 +313,20 @@ def test_withhold_keeps_words_and_small_numbers_only():
     assert withhold("labels 0 1 2 3 4 1 0, conv3x3 float64 q1") == "labels …, conv3x3 float64 q1"
 
 
-def test_grade_help_and_benchmark_quick_run():
-    result = subprocess.run([sys.executable, "-m", "marslab", "grade", "--help"], capture_output=True, text=True,
-                            cwd=ROOT, timeout=120)
-    assert result.returncode == 0 and "--timeout S" in result.stdout and "--update" in result.stdout
+def test_grade_help(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["grade", "--help"])
+    assert exit_.value.code == 0 and "--timeout S" in capsys.readouterr().out
+
+
+def test_grading_from_a_script_on_stdin_and_the_benchmark_quick_run(tmp_path):
+    # multiprocessing re-runs __main__ in each child by default: from stdin that fails, from a script it repeats it
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.ipynb").write_text(json.dumps(_notebook("03_class_weights.ipynb")))
+    script = f"from marslab.grading import grade\nprint(grade([{str(tmp_path / 'in')!r}], " \
+             f"{str(tmp_path / 'g.csv')!r}).rows[0].total)\n"
+    run = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert run.returncode == 0 and run.stdout.strip() == "4", run.stderr[-2000:]
     bench = subprocess.run([sys.executable, "benchmarks/bench_grade.py", "--quick"], capture_output=True, text=True,
                            cwd=ROOT, timeout=600)
     assert bench.returncode == 0, bench.stderr[-2000:]

@@ -130,6 +130,9 @@ def run(conn: Connection, module_name: str, statements: list[Statement], questio
             except MemoryError:
                 outcome, message = MEMORY, f"ran out of memory (the limit is {memory_mb} MB)"
             except BaseException as e:  # noqa: BLE001
-                outcome, message = ERROR, describe(e)
+                # TensorFlow's allocator says ResourceExhaustedError where Python says MemoryError
+                tf_oom = type(e).__name__ == "ResourceExhaustedError"
+                outcome, message = (MEMORY, f"ran out of memory (the limit is {memory_mb} MB)") if tf_oom else \
+                    (ERROR, describe(e))
         conn.send(("result", name, outcome, str(message)[:MESSAGE_CHARS], time.perf_counter() - start))
     conn.send(("done", sink.count))

@@ -11,11 +11,13 @@ a fresh process, so one bad function costs that question only and a submission a
 from __future__ import annotations
 
 import collections
+import contextlib
 import multiprocessing as mp
 import os
 import pkgutil
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Hashable
@@ -80,6 +82,22 @@ def checks_modules() -> list[str]:
                   if m.name.startswith("ex"))
 
 
+@contextlib.contextmanager
+def _main_not_rerun():
+    """Hide where __main__ came from while a process starts. multiprocessing would re-run the caller's script
+    (or fail on stdin) in every child; the child's target lives in marslab and needs none of it."""
+    main = sys.modules.get("__main__")
+    saved = {key: main.__dict__[key] for key in ("__spec__", "__file__") if key in vars(main)} if main else {}
+    if main is not None:
+        main.__spec__ = None
+        vars(main).pop("__file__", None)
+    try:
+        yield
+    finally:
+        if main is not None:
+            vars(main).update(saved)
+
+
 class Runner:
     """Grades tasks in child processes. start_method "forkserver" (default, preloaded) or "spawn" (each
     process imports marslab itself: seconds per submission; for comparison, and where fork is missing)."""
@@ -101,7 +119,8 @@ class Runner:
         """Start the fork server (imports marslab and the checks once); returns the seconds it took."""
         start = time.perf_counter()
         process = self.ctx.Process(target=os.getpid, daemon=True)
-        process.start()
+        with _main_not_rerun():
+            process.start()
         process.join()
         return time.perf_counter() - start
 
@@ -128,7 +147,8 @@ class Runner:
         args = (send, task.module, task.statements, task.questions, self.memory_mb, cpu_seconds,
                 os.path.join(self._workdir, str(self._count)))
         process = self.ctx.Process(target=child.run, args=args, daemon=True)
-        process.start()
+        with _main_not_rerun():
+            process.start()
         send.close()
         now = time.monotonic()
         self._running[receive] = _Running(task, process, receive, now, now + self.timeout, now)
