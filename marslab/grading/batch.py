@@ -141,6 +141,8 @@ def _ungraded_row(entry: _Entry, exercise: str, exercises: dict[str, list[Questi
 def _check_outputs(out: Path, feedback: Path, force: bool, update: bool) -> None:
     if force and update:
         raise ValueError("--force replaces the gradebook, --update adds to it: choose one")
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder; expected the path of the gradebook CSV")
     if update and not out.is_file():
         raise FileNotFoundError(f"--update: gradebook {out} does not exist")
     for path in (out, feedback):

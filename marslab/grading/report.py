@@ -2,8 +2,9 @@
 
 Feedback files show each check's message and hints, never the solution, and never the values of the
 hidden test cases: the checks' messages quote them ("expected [0.2, 0.3], got ..."), so in feedback
-every list, quoted string, decimal number, number of three or more digits and run of five or more
-numbers in a message is replaced by "…". Small integers (a class index, a shape such as (5,)) stay.
+every list, quoted string holding a digit, decimal number, number of three or more digits and run of
+five or more numbers in a message is replaced by "…". Words, code such as `padding='same'`, and small
+integers (a class index, a shape such as (5,)) stay.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 WITHHELD = "…"
 _LIST = re.compile(rf"\[(?:[^\[\]]|\[{WITHHELD}\])*\]")  # a list of values or of lists already withheld
-_QUOTED = re.compile(r"""(?<![\w'"`])(['"])[^'"\n]*\1(?![\w'"])""")
+_QUOTED = re.compile(r"""(?<![\w'"`])(['"])[^'"\n\d]*\d[^'"\n]*\1(?![\w'"])""")  # with a digit: data, not a word
 _NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+(?=[eE][-+]?\d))(?:[eE][-+]?\d+)?(?![\w.])"
                      r"|(?<![\w.])\d{3,}(?![\w.])")
 _RUN = re.compile(rf"(?:{WITHHELD}|\d+)(?:[\s,;]+(?:{WITHHELD}|\d+)){{4,}}")

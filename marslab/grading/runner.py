@@ -66,6 +66,7 @@ class _Running:
     task: Task
     process: mp.process.BaseProcess
     conn: Connection
+    workdir: str
     started: float
     deadline: float
     step_started: float
@@ -106,6 +107,8 @@ class Runner:
         if jobs < 1 or timeout <= 0 or memory_mb < 1:
             raise ValueError(f"expected jobs >= 1, timeout > 0 and memory >= 1 MB, got {jobs}, {timeout}, {memory_mb}")
         self.jobs, self.timeout, self.memory_mb = jobs, timeout, memory_mb
+        if start_method not in mp.get_all_start_methods():  # no fork on Windows: slower, but it works
+            start_method = "spawn"
         self.ctx = mp.get_context(start_method)
         if start_method == "forkserver":
             self.ctx.set_forkserver_preload(["marslab", "marslab.grading.child", *checks_modules()])
@@ -144,14 +147,14 @@ class Runner:
         receive, send = self.ctx.Pipe(duplex=False)
         self._count += 1
         cpu_seconds = int(4 * self.timeout * (len(task.questions) + 1)) + 60  # a backstop if the parent dies
-        args = (send, task.module, task.statements, task.questions, self.memory_mb, cpu_seconds,
-                os.path.join(self._workdir, str(self._count)))
+        workdir = os.path.join(self._workdir, str(self._count))
+        args = (send, task.module, task.statements, task.questions, self.memory_mb, cpu_seconds, workdir)
         process = self.ctx.Process(target=child.run, args=args, daemon=True)
         with _main_not_rerun():
             process.start()
         send.close()
         now = time.monotonic()
-        self._running[receive] = _Running(task, process, receive, now, now + self.timeout, now)
+        self._running[receive] = _Running(task, process, receive, workdir, now, now + self.timeout, now)
 
     def _step(self, on_done: Callable | None) -> None:
         soonest = min(r.deadline for r in self._running.values())
@@ -199,6 +202,7 @@ class Runner:
         if running.done:
             running.process.join(5)
         self._kill(running)
+        shutil.rmtree(running.workdir, ignore_errors=True)  # whatever the student's code wrote
         task = running.task
         graded = self._results.setdefault(task.key, Graded())
         graded.seconds += time.monotonic() - running.started
