@@ -29,6 +29,7 @@ from marslab.cli import main
 from marslab.grading import grade, student_from_name, withhold
 from marslab.grading.batch import catalogue, identify
 from marslab.grading.extract import NotebookError, extract
+from marslab.grading.report import feedback_name
 from marslab.grading.sources import _students
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -253,6 +254,11 @@ def test_student_id_from_lms_names(name, student):
     assert student_from_name(name) == student
 
 
+def test_feedback_file_names_are_safe():
+    assert feedback_name("John Smith_123456") == "John Smith_123456.md"
+    assert feedback_name("../a/b:c") == "_a_b_c.md" and feedback_name("..") == "student.md"
+
+
 def test_student_id_from_folder_layouts():
     def ids(*paths):
         return _students([PurePosixPath(p) for p in paths])
@@ -275,6 +281,8 @@ def test_extraction_keeps_definitions_and_drops_everything_that_runs():
         ("cell 5, line 4", "assign", ("K", "M", "N")), ("cell 6, line 2", "def", ("h",))]
     assert program.problems == ["cell 5 does not parse (SyntaxError: invalid syntax, line 5); its other lines were "
                                 "kept"]
+    v3 = {"nbformat": 3, "worksheets": [{"cells": [{"cell_type": "code", "input": ["def f(x):\n", "    return x"]}]}]}
+    assert [s.names for s in extract(json.dumps(v3).encode()).statements] == [("f",)]
     for bad, message in ((b"{", "not valid JSON"), (b"[]", "expected an object"), (b'{"a": 1}', "without a list")):
         with pytest.raises(NotebookError, match=message):
             extract(bad)
