@@ -48,7 +48,8 @@ def _vm_data_bytes() -> int:
 
 def _confine(memory_mb: int, cpu_seconds: int, workdir: str) -> _Sink:
     """Limits, process group, working folder and a silent stdout/stderr for this process."""
-    os.setsid()
+    if hasattr(os, "setsid"):  # POSIX: a process group of its own, which the parent kills as a whole
+        os.setsid()
     try:  # die with the fork server (hence with the grading run), never orphaned
         import ctypes
 
@@ -66,7 +67,7 @@ def _confine(memory_mb: int, cpu_seconds: int, workdir: str) -> _Sink:
             value = value if hard == resource.RLIM_INFINITY else min(value, hard)
             resource.setrlimit(kind, (value, value))
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write raises OSError instead
-    except (ImportError, ValueError, OSError):
+    except (ImportError, ValueError, OSError, AttributeError):  # no resource module or limits (Windows)
         pass
     os.makedirs(workdir, exist_ok=True)
     os.chdir(workdir)

@@ -192,7 +192,7 @@ class Runner:
         if running.process.is_alive():  # alive, so its pid (= its process group) is still ours
             try:
                 os.killpg(running.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
+            except (ProcessLookupError, PermissionError, AttributeError):  # not a group leader yet; Windows
                 running.process.kill()
         running.process.join()
         running.conn.close()
