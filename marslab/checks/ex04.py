@@ -62,6 +62,7 @@ def _test_flip_noise(fn) -> None:
 q1 = Question(
     "q1", "flip_and_noise(image, mask, rng, noise_std) -> (image, mask)",
     _test_flip_noise,
+    function="flip_and_noise", points=2,
     hints=["Draw one coin, `rng.random() < 0.5`, and use it for both arrays: a flip that hits the image but not "
            "the mask teaches the model wrong labels.",
            "Flip left-right with `[:, ::-1]`; add `rng.normal(0.0, noise_std, image.shape)` to the image only, then "
