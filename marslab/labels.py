@@ -8,6 +8,7 @@ too (§2). The synthetic set knows the clean masks, so here both steps can be sc
 - `grow_regions`: region growing in circular neighbourhoods (report 004's description made precise).
 - `mask_fit_scores` / `discard_masks`: a measurable version of "visually wrong": how much of the image's
   local brightness and texture its mask explains (the correlation ratio); the worst-fitting are dropped.
+  `prediction_agreement`: a second rule, the masks a model trained on them contradicts most.
 - `agreement`: pixel agreement and the competition metric of masks against reference masks.
 
 Shapes: images (N,64,128) uint8, masks (N,64,128) integer labels.
@@ -112,14 +113,28 @@ def mask_fit_scores(images: np.ndarray, masks: np.ndarray, window: int = TEXTURE
     return scores
 
 
+def keep_best(scores: np.ndarray, fraction: float = 0.1) -> np.ndarray:
+    """Sorted indices of the images to KEEP: all but the `fraction` with the lowest scores (N,)."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction must lie in [0, 1), got {fraction}")
+    scores = np.asarray(scores)
+    n_drop = int(round(fraction * len(scores)))
+    return np.sort(np.argsort(scores, kind="stable")[n_drop:])
+
+
 def discard_masks(images: np.ndarray, masks: np.ndarray, fraction: float = 0.1) -> np.ndarray:
     """Report 004's "bad masks removed", as a rule: the sorted indices of the images to KEEP, dropping the
     `fraction` whose masks fit their images worst (`mask_fit_scores`)."""
-    if not 0 <= fraction < 1:
-        raise ValueError(f"fraction must lie in [0, 1), got {fraction}")
-    scores = mask_fit_scores(images, masks)
-    n_drop = int(round(fraction * len(scores)))
-    return np.sort(np.argsort(scores, kind="stable")[n_drop:])
+    return keep_best(mask_fit_scores(images, masks), fraction)
+
+
+def prediction_agreement(preds: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """A second rule for wrong masks: the share of pixels (N,) where a model trained on the masks agrees
+    with each mask; the masks it contradicts most are candidates to discard (`keep_best`)."""
+    preds, masks = np.asarray(preds), np.asarray(masks)
+    if preds.shape != masks.shape or preds.ndim != 3:
+        raise ValueError(f"need preds and masks of one shape (N, H, W), got {preds.shape} and {masks.shape}")
+    return np.mean(preds == masks, axis=(1, 2))
 
 
 def agreement(masks: np.ndarray, reference: np.ndarray) -> dict[str, float]:

@@ -73,6 +73,17 @@ def test_a_mask_that_follows_its_image_fits_better_than_a_shifted_one():
     np.testing.assert_array_equal(keep, [0, 2])
 
 
+def test_prediction_agreement_and_keep_best_by_hand():
+    masks = np.zeros((3, 2, 2), np.uint8)
+    preds = masks.copy()
+    preds[1, 0, :] = 1                                  # image 1: half the pixels disagree
+    preds[2, 0, 0] = 1                                  # image 2: a quarter
+    scores = labels.prediction_agreement(preds, masks)
+    np.testing.assert_allclose(scores, [1.0, 0.5, 0.75])
+    np.testing.assert_array_equal(labels.keep_best(scores, 1 / 3), [0, 2])
+    np.testing.assert_array_equal(labels.keep_best(scores, 0.0), [0, 1, 2])
+
+
 def test_agreement_by_hand():
     reference = np.array([[[0, 1, 1, 2]]])
     masks = np.array([[[1, 1, 2, 2]]])
