@@ -44,7 +44,8 @@ def agreement_rows(images, noisy, truth, seed: int) -> list[tuple[str, dict, int
     rows.append((f"{DISCARD_FRACTION:.0%} worst fit discarded", labels.agreement(noisy[keep], truth[keep]), len(keep)))
     rng = np.random.default_rng(seed)
     draws = [np.sort(rng.permutation(len(noisy))[:len(keep)]) for _ in range(5)]
-    random = {k: float(np.mean([labels.agreement(noisy[d], truth[d])[k] for d in draws])) for k in ("pixels", "mean IoU")}
+    scored = [labels.agreement(noisy[d], truth[d]) for d in draws]
+    random = {k: float(np.mean([row[k] for row in scored])) for k in ("pixels", "mean IoU")}
     rows.append((f"{DISCARD_FRACTION:.0%} random discarded (mean of 5)", random, len(keep)))
     return rows, grown[TRAINED_GROWTH], keep
 

@@ -91,7 +91,8 @@ def main() -> None:
     print(f"{'trained on':<36}{'mean IoU':>10}{'Big Rock':>10}")
     for label, extra in (("training split", None), (f"+ {args.copies} copy-paste", pasted),
                          (f"+ {args.copies} generated", made)):
-        x, y = (images, masks) if extra is None else (np.concatenate([images, extra[0]]), np.concatenate([masks, extra[1]]))
+        x, y = (images, masks) if extra is None else (np.concatenate([images, extra[0]]),
+                                                      np.concatenate([masks, extra[1]]))
         score, rock = train_and_score(x, y, val, cfg, args.seed)
         print(f"{label:<36}{score:>10.4f}{rock:>10.4f}", flush=True)
 

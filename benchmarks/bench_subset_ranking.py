@@ -81,7 +81,8 @@ def main() -> None:
     cfg = dict(filters=args.filters, depth=args.depth, epochs=args.epochs)
     print(f"train split {len(train_index)} images, validation {len(val_index)}; filters {args.filters}, "
           f"depth {args.depth}, {args.epochs} epochs, Adam 1e-3, batch 32, seeds {args.seeds}")
-    print(f"{'choice':<38}{'train':>7}" + "".join(f"{'seed ' + str(s):>9}" for s in args.seeds) + f"{'mean':>9}{'s':>7}")
+    seeds = "".join(f"{'seed ' + str(s):>9}" for s in args.seeds)
+    print(f"{'choice':<38}{'train':>7}{seeds}{'mean':>9}{'s':>7}")
     means = {}
     for fraction in FRACTIONS:
         for label, (build, loss) in table.items():
