@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import keras
 import numpy as np
+from keras import ops
 
 from marslab.checks._core import Incorrect, expect
 
 
 def block_model(fn: Callable, input_shapes: Sequence[tuple[int, ...]], *args, **kwargs):
     """keras.Model(inputs, fn(*inputs, *args, **kwargs)) for inputs of the given shapes (no batch axis)."""
-    import keras
-
     inputs = [keras.Input(shape) for shape in input_shapes]
     output = fn(*inputs, *args, **kwargs)
     expect(output is not None, "the function returned None: did it forget to `return` the output tensor?")
@@ -22,8 +22,6 @@ def block_model(fn: Callable, input_shapes: Sequence[tuple[int, ...]], *args, **
 
 def predict(model, *arrays: np.ndarray) -> np.ndarray:
     """The model's output on float32 inputs, as a NumPy array (inference mode)."""
-    from keras import ops
-
     out = model([a.astype(np.float32) for a in arrays] if len(arrays) > 1 else arrays[0].astype(np.float32),
                 training=False)
     return ops.convert_to_numpy(out)
@@ -31,8 +29,6 @@ def predict(model, *arrays: np.ndarray) -> np.ndarray:
 
 def scalar(value, what: str) -> float:
     """A loss value as a Python float; Incorrect unless it is a single number."""
-    from keras import ops
-
     expect(value is not None, f"{what} returned None: did it forget to `return`?")
     array = np.asarray(ops.convert_to_numpy(value))
     if array.ndim:
