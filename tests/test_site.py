@@ -259,7 +259,8 @@ def test_the_search_box_finds_a_lesson_by_a_word_in_it(site, browser):
     page.wait_for_url(re.compile(r"search\.html\?q="))
     page.wait_for_function("() => /Search finished/.test(document.body.innerText)", timeout=30_000)
     hits = page.eval_on_selector_all("#search-results a, ul.search a", "els => els.map(e => e.getAttribute('href'))")
-    assert any(f"notebooks/{lesson.stem}" in (h or "") for h in hits), f"searching {word!r} did not list {lesson.name}: {hits}"
+    listed = any(f"notebooks/{lesson.stem}" in (h or "") for h in hits)
+    assert listed, f"searching {word!r} did not list {lesson.name}: {hits}"
     assert not problems, problems
 
 
@@ -281,7 +282,7 @@ def test_pages_fit_a_phone_screen_without_sideways_scrolling(site, browser):
           return {page: document.documentElement.scrollWidth, w, text: text.concat(boxes)};
         }""")
         if sizes["page"] > sizes["w"] + 1 or sizes["text"]:
-            wide.append(f"{path}: page {sizes['page']} px wide at {sizes['w']} px; text past the edge: {sizes['text'][:3]}")
+            wide.append(f"{path}: page {sizes['page']} px wide at {sizes['w']} px; past the edge: {sizes['text'][:3]}")
         page.close()
     assert not wide, "\n".join(wide)
 
@@ -328,3 +329,59 @@ def test_no_page_contains_solution_code(site):
     exercise_pages = list((html_dir / "exercises").glob("[0-9][0-9]_*.html"))
     assert len(exercise_pages) == len(list((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb")))
     assert all("NotImplementedError" in _text_of(p) for p in exercise_pages), "an exercise page shows no stub"
+
+
+# Without a browser: the pieces the build relies on, and the README's promise.
+
+def test_executed_copies_are_reused_only_when_current_and_from_one_run(tmp_path):
+    from tools import executed
+
+    lessons = executed.lessons()[:2]
+    record = {"run": "run-a", "date": "2025-01-01 00:00 UTC", "profile": "smoke"}
+    for lesson in lessons:
+        n = sum(c.cell_type == "code" for c in nbformat.read(lesson, as_version=4).cells)
+        outputs = [[nbformat.v4.new_output("stream", name="stdout", text=f"cell {i}\n")] for i in range(n)]
+        executed.write_copy(lesson, outputs, record, tmp_path)
+    copies, why = executed.load_copies(lessons, tmp_path)
+    assert why == "" and set(copies) == {p.name for p in lessons}
+    first_code = next(c for c in copies[lessons[0].name].cells if c.cell_type == "code")
+    assert first_code.outputs[0].text == "cell 0\n" and first_code.execution_count == 1
+
+    no_outputs = [[] for c in nbformat.read(lessons[1], as_version=4).cells if c.cell_type == "code"]
+    executed.write_copy(lessons[1], no_outputs, {**record, "run": "run-b"}, tmp_path)
+    assert executed.load_copies(lessons, tmp_path) == ({}, "the copies come from 2 different runs")
+
+    stale = nbformat.read(tmp_path / lessons[0].name, as_version=4)
+    stale.metadata[executed.META_KEY]["source_sha256"] = "0" * 64
+    nbformat.write(stale, tmp_path / lessons[0].name)
+    assert "lesson changed since it was executed" in executed.load_copies(lessons, tmp_path)[1]
+    third = executed.lessons()[2].name
+    assert f"{third}: no executed copy" in executed.load_copies(executed.lessons()[:3], tmp_path)[1]
+    assert executed.load_copies(lessons, tmp_path / "none") == ({}, f"no executed copies in {tmp_path / 'none'}")
+
+
+def test_guides_show_no_solution_and_point_links_that_are_not_pages_to_the_repository():
+    from tools import site_pages
+    from tools.nb import BRANCH, REPO
+
+    guide = ("def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\n\ntext after\n")
+    assert site_pages.elide_solutions(guide) == ("def f(x):\n    ### BEGIN SOLUTION\n    ...\n    ### END SOLUTION\n"
+                                                 "\ntext after\n")
+    pages = {"notebooks/05_unet.ipynb": "notebooks/05_unet.ipynb", "docs/instructors.md": "instructors.md"}
+    text = "[a](../notebooks/05_unet.ipynb#top) [b](../solutions/05_unet.ipynb) [c](https://x.org) [d](#here)"
+    assert site_pages.rewrite_links(text, "docs/instructors.md", "instructors.md", pages) == (
+        f"[a](notebooks/05_unet.ipynb#top) [b](https://github.com/{REPO}/blob/{BRANCH}/solutions/05_unet.ipynb) "
+        "[c](https://x.org) [d](#here)")
+
+
+def test_the_readme_and_the_pages_workflow_build_the_site_with_one_command():
+    from tools.nb import REPO
+
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"<!-- site-command -->\s*```bash\n(.+?)\n```", readme, re.S).group(1).strip()
+    assert ".[site]" in command and command.endswith("-m tools.site"), command
+    workflow = (ROOT / ".github" / "workflows" / "pages.yml").read_text()
+    assert f"run: {command}\n" in workflow, "the Pages workflow does not run the README's site command"
+    assert "path: build/site/html" in workflow and "actions/deploy-pages" in workflow
+    owner, name = REPO.split("/")
+    assert f"https://{owner}.github.io/{name}/" in readme, "the README does not link the published site"

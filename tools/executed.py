@@ -10,8 +10,11 @@ source and all come from one run, so a built page never shows outputs of an olde
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
+import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -108,27 +111,44 @@ def load_copies(sources: list[Path], out_dir: Path) -> tuple[dict[str, nbformat.
             runs.add(meta["run"])
     if not problems and len(runs) > 1:
         problems.append(f"the copies come from {len(runs)} different runs")
+    if len(problems) == len(sources) and not any(out_dir.glob("*.ipynb")):
+        return {}, f"no executed copies in {out_dir}"
     if problems:
         return {}, "; ".join(problems[:4]) + (f" (and {len(problems) - 4} more)" if len(problems) > 4 else "")
     return copies, ""
 
 
-def execute(sources: list[Path], out_dir: Path, timeout_s: int = 600) -> dict[str, nbformat.NotebookNode]:
-    """Execute each lesson top to bottom with nbclient (one kernel per lesson, in notebooks/) as one run.
-
-    The kernels inherit this process's environment (so its $MARSLAB_PROFILE). Raises on the first
-    cell error, naming the lesson. Returns {source name: executed notebook}, also written to out_dir.
-    """
+def _execute_one(source: Path, timeout_s: int) -> tuple[nbformat.NotebookNode, float]:
+    """Execute one lesson top to bottom in a fresh kernel started in notebooks/; (notebook, seconds)."""
     from nbclient import NotebookClient
 
+    nb = nbformat.read(source, as_version=4)
+    start = time.monotonic()
+    NotebookClient(nb, timeout=timeout_s, kernel_name="python3", record_timing=False,
+                   resources={"metadata": {"path": str(source.parent)}}).execute()
+    return nb, time.monotonic() - start
+
+
+def execute(sources: list[Path], out_dir: Path, jobs: int = 1,
+            timeout_s: int = 600) -> dict[str, nbformat.NotebookNode]:
+    """Execute each lesson with nbclient (one kernel per lesson, `jobs` lessons at a time) as one run.
+
+    The kernels inherit this process's environment (so its $MARSLAB_PROFILE). A cell error stops the
+    build, naming the lesson. Returns {source name: executed notebook}, also written to out_dir.
+    """
     record = run_record()
+    print(f"executing {len(sources)} lessons ({record['profile']} profile, {jobs} at a time) ...", flush=True)
     done = {}
-    for source in sources:
-        nb = nbformat.read(source, as_version=4)
-        print(f"executing {source.name} ({record['profile']} profile) ...", flush=True)
-        client = NotebookClient(nb, timeout=timeout_s, kernel_name="python3", record_timing=False,
-                                resources={"metadata": {"path": str(source.parent)}})
-        client.execute()
-        save(nb, source, record, out_dir)
-        done[source.name] = nb
-    return done
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_execute_one, source, timeout_s): source for source in sources}
+        for future in as_completed(futures):
+            source = futures[future]
+            try:
+                nb, seconds = future.result()
+            except Exception as err:
+                pool.shutdown(cancel_futures=True)
+                raise SystemExit(f"lesson {source.name} failed while executing for the site:\n{err}") from err
+            save(nb, source, record, out_dir)
+            done[source.name] = nb
+            print(f"  {source.name}: {seconds:.0f} s", flush=True)
+    return {source.name: done[source.name] for source in sources}

@@ -131,12 +131,13 @@ def external_loads(html_dir: Path) -> list[str]:
         parser.feed(page.read_text(errors="replace"))
         found += [f"{page.relative_to(html_dir)}: {u}" for u in parser.urls if re.match(r"^(https?:)?//", u)]
     for css in sorted(html_dir.rglob("*.css")):
-        for url in re.findall(r"""(?:url\(\s*['"]?|@import\s+['"])((?:https?:)?//[^'")\s]+)""", css.read_text(errors="replace")):
+        text = css.read_text(errors="replace")
+        for url in re.findall(r"""(?:url\(\s*['"]?|@import\s+['"])((?:https?:)?//[^'")\s]+)""", text):
             found.append(f"{css.relative_to(html_dir)}: {url}")
     return found
 
 
-def build(out: Path, sources: list[Path], executed_dir: Path, force: bool = False) -> Path:
+def build(out: Path, sources: list[Path], executed_dir: Path, force: bool = False, jobs: int = 2) -> Path:
     """Build the site into out/html from one execution of `sources`; returns the path of index.html."""
     start = time.time()
     prepare(out)
@@ -145,8 +146,8 @@ def build(out: Path, sources: list[Path], executed_dir: Path, force: bool = Fals
         record = next(iter(copies.values())).metadata[executed.META_KEY]
         print(f"using the executed copies in {executed_dir} (run {record['run']}, {record['date']})", flush=True)
     else:
-        print(f"executing {len(sources)} lessons into {executed_dir}: {why}", flush=True)
-        copies = executed.execute(sources, executed_dir)
+        print(f"no usable executed copies ({why}): executing the lessons into {executed_dir}", flush=True)
+        copies = executed.execute(sources, executed_dir, jobs)
     print(f"lessons ready in {time.time() - start:.0f} s; rendering the pages with Sphinx ...", flush=True)
     write_sources(out / "src", copies, sources, partial=len(sources) < len(executed.lessons()))
     html_dir = out / "html"
@@ -171,9 +172,13 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"executed copies to reuse (default ${executed.EXECUTED_ENV} or build/executed)")
     parser.add_argument("--lessons", nargs="+", metavar="NN", help="build only these lessons (two-digit numbers)")
     parser.add_argument("--execute", action="store_true", help="execute the lessons even if copies are usable")
+    parser.add_argument("--jobs", type=int, default=2, help="lessons executed at the same time (default 2)")
     args = parser.parse_args(argv)
     executed_dir = args.executed or Path(os.environ.get(executed.EXECUTED_ENV) or executed.DEFAULT_DIR)
-    index = build(args.out.resolve(), select(executed.lessons(), args.lessons), executed_dir.resolve(), args.execute)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    sources = select(executed.lessons(), args.lessons)
+    index = build(args.out.resolve(), sources, executed_dir.resolve(), args.execute, args.jobs)
     try:
         shown = index.relative_to(Path.cwd())
     except ValueError:

@@ -113,7 +113,8 @@ def lesson_page(executed: nbformat.NotebookNode, source: Path, pages: dict[str, 
     """A lesson's page: its executed copy with the run note (profile, date, versions), Colab and download links."""
     record = executed.metadata[META_KEY]
     meaning = PROFILE_MEANING.get(record["profile"], "")
-    note = f"<strong>The outputs on this page come from one run of this lesson</strong>, {html.escape(run_sentence(record))}."
+    note = ("<strong>The outputs on this page come from one run of this lesson</strong>, "
+            f"{html.escape(run_sentence(record))}.")
     if meaning:
         note += f" {html.escape(meaning[0].upper() + meaning[1:])}."
     return _web_notebook(executed, source, note, pages)
