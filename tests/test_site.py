@@ -275,7 +275,7 @@ def test_pages_fit_a_phone_screen_without_sideways_scrolling(site, browser):
           const w = window.innerWidth;
           const past = e => e.getBoundingClientRect().right > w + 1;
           // Prose must wrap; tables, code and outputs may be wider, inside boxes that scroll on their own.
-          const text = [...document.querySelectorAll('article p, article li, article h1, article h2, article h3')]
+          const text = [...document.querySelectorAll('article *')]
             .filter(e => !e.closest('table, pre, .cell_output') && past(e)).map(e => e.textContent.slice(0, 40));
           const boxes = [...document.querySelectorAll('article .pst-scrollable-table-container, article pre, '
             + 'article .cell_output')].filter(past).map(e => e.className || e.tagName);
@@ -287,19 +287,24 @@ def test_pages_fit_a_phone_screen_without_sideways_scrolling(site, browser):
     assert not wide, "\n".join(wide)
 
 
-def _solution_lines() -> set[str]:
-    """Lines of the solutions (code between nbgrader's markers, model answers) that no published notebook has."""
-    squash = lambda text: re.sub(r"\s+", " ", text).strip()  # noqa: E731
-    published = " ".join(squash(c["source"] if isinstance(c["source"], str) else "".join(c["source"]))
-                         for d in ("notebooks", "exercises") for p in (ROOT / d).glob("*.ipynb")
-                         for c in json.loads(p.read_text())["cells"])
+def _solution_lines(copies: Path) -> set[str]:
+    """Lines of the solutions (code between nbgrader's markers, model answers) that the published notebooks lack.
+
+    Published: the exercise stubs and the lessons with their outputs (lesson 06 prints marslab's own
+    squeeze-and-excitation block, for instance, which shares a line with exercise 06's answer).
+    """
+    published = " ".join(_text_of(p) for p in [*(ROOT / "exercises").glob("*.ipynb"), *copies.glob("*.ipynb")])
     lines = set()
     for path in (ROOT / "solutions").glob("*.ipynb"):
         for cell in json.loads(path.read_text())["cells"]:
             text = "".join(cell["source"])
             for region in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", text, re.S):
-                lines |= {squash(line) for line in region.splitlines() if len(squash(line)) >= 20}
+                lines |= {_squash(line) for line in region.splitlines() if len(_squash(line)) >= 20}
     return {line for line in lines if line not in published}
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
 
 
 def _text_of(path: Path) -> str:
@@ -312,13 +317,15 @@ def _text_of(path: Path) -> str:
         parser.feed(raw)
         raw = "".join(chunks)
     elif path.suffix == ".ipynb":
-        raw = "\n".join("".join(c["source"]) for c in json.loads(raw)["cells"])
-    return re.sub(r"\s+", " ", raw)
+        cells = json.loads(raw)["cells"]
+        outputs = [o.get("text") or o.get("data", {}).get("text/plain", "") for c in cells for o in c.get("outputs", [])]
+        raw = "\n".join("".join(part) for part in [c["source"] for c in cells] + outputs)
+    return _squash(raw)
 
 
 def test_no_page_contains_solution_code(site):
-    html_dir = site[1]
-    lines = _solution_lines()
+    _, html_dir, _, copies = site
+    lines = _solution_lines(copies)
     assert len(lines) >= 20, f"only {len(lines)} solution lines to look for: the check would prove little"
     # The scan finds solution code where it is: the solution notebook itself.
     assert any(line in _text_of(next((ROOT / "solutions").glob("05_*.ipynb"))) for line in lines)
@@ -372,6 +379,21 @@ def test_guides_show_no_solution_and_point_links_that_are_not_pages_to_the_repos
     assert site_pages.rewrite_links(text, "docs/instructors.md", "instructors.md", pages) == (
         f"[a](notebooks/05_unet.ipynb#top) [b](https://github.com/{REPO}/blob/{BRANCH}/solutions/05_unet.ipynb) "
         "[c](https://x.org) [d](#here)")
+
+
+def test_the_build_finds_resources_a_page_would_load_from_outside_the_site(tmp_path):
+    from tools.site import external_loads
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "page.html").write_text(
+        '<img src="https://colab.research.google.com/assets/colab-badge.svg"><img src="../_static/x.png">'
+        '<script src="//cdn.example.org/x.js"></script><a href="https://example.org/">a link loads nothing</a>'
+        '<link rel="stylesheet" href="../_static/site.css"><link rel="canonical" href="https://example.org/">')
+    (tmp_path / "site.css").write_text("body { background: url('https://fonts.example.org/x.woff2'); }"
+                                       " .a { background: url(../img/local.png); }")
+    assert external_loads(tmp_path) == ["a/page.html: https://colab.research.google.com/assets/colab-badge.svg",
+                                        "a/page.html: //cdn.example.org/x.js",
+                                        "site.css: https://fonts.example.org/x.woff2"]
 
 
 def test_the_readme_and_the_pages_workflow_build_the_site_with_one_command():
