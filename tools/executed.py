@@ -45,7 +45,7 @@ def run_record(profile: str | None = None) -> dict[str, str]:
     profile: the profile the kernels run in (default: marslab.get_profile() of this process, whose
     environment the kernels inherit). Imports marslab (and so TensorFlow) once.
     """
-    from marslab.data import find_real_data
+    from marslab.data import find_ai4mars, find_real_data
     from marslab.info import environment_report
 
     report = environment_report()
@@ -54,6 +54,8 @@ def run_record(profile: str | None = None) -> dict[str, str]:
               "profile": profile or report["profile"]}
     record.update({key: report[key] for key in REPORTED})
     record["data"] = f"real ({real.name})" if real else "synthetic (generated locally)"
+    ai4mars = find_ai4mars()  # the real AI4Mars sample that lessons 01 and 11 compare with, where present
+    record["ai4mars"] = ai4mars.name if ai4mars else "not found"
     return record
 
 

@@ -42,10 +42,12 @@ def title(nb: nbformat.NotebookNode) -> str:
 
 def run_sentence(record: dict[str, str]) -> str:
     """One sentence (plain text) naming the run: profile, date, versions, devices and data."""
+    ai4mars = record.get("ai4mars", "not found")
     return (f"executed in the {record['profile']} profile on {record['date']} with Python {record['python']}, "
             f"marslab {record['marslab']}, TensorFlow {record['tensorflow']}, Keras {record['keras']} "
             f"({record['keras backend']} backend), keras-cv {record['keras-cv']} and NumPy {record['numpy']}; "
-            f"devices: {record['devices']}; data: {record['data']}")
+            f"devices: {record['devices']}; data: {record['data']}"
+            + (f", real AI4Mars sample {ai4mars}" if ai4mars != "not found" else ""))
 
 
 def rewrite_links(text: str, origin: str, dest: str, pages: dict[str, str]) -> str:
