@@ -24,23 +24,23 @@ def pytest_collection_modifyitems(session, config, items):
 def _lesson_cell(item) -> bool:
     """Whether `item` is an nbval cell of a lesson in notebooks/ (and the hook is on)."""
     return (os.environ.get("MARSLAB_EXECUTED_DIR") is not None and hasattr(item, "test_outputs")
-            and hasattr(item, "cell_num") and Path(str(item.fspath)).parent == LESSONS)
+            and hasattr(item, "cell_num") and item.path.parent == LESSONS)
 
 
 def pytest_runtest_makereport(item, call):
     """Keep each lesson cell's outputs (nbval's item.test_outputs) and whether it passed."""
     if call.when == "call" and _lesson_cell(item):
-        cells = _run["cells"].setdefault(Path(str(item.fspath)), [])
+        cells = _run["cells"].setdefault(item.path, [])
         cells.append((call.excinfo is None, list(item.test_outputs or [])))
 
 
 def pytest_runtest_teardown(item, nextitem):
     """After a lesson's last cell: write its executed copy if every code cell ran and passed."""
-    if not _lesson_cell(item) or (nextitem is not None and nextitem.fspath == item.fspath):
+    if not _lesson_cell(item) or (nextitem is not None and nextitem.path == item.path):
         return
     from tools import executed
 
-    path = Path(str(item.fspath))
+    path = item.path
     cells = _run["cells"].pop(path, [])
     code_cells = sum(cell.cell_type == "code" for cell in item.parent.nb.cells)
     if len(cells) != code_cells or not all(passed for passed, _ in cells):

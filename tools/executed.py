@@ -39,11 +39,11 @@ def source_sha256(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def run_record(profile: str | None = None) -> dict[str, str]:
-    """A new run's record: id, UTC date, profile, package versions, devices and data source.
+def run_record() -> dict[str, str]:
+    """A new run's record: id, UTC date, profile, package versions, devices and data sources.
 
-    profile: the profile the kernels run in (default: marslab.get_profile() of this process, whose
-    environment the kernels inherit). Imports marslab (and so TensorFlow) once.
+    The profile is marslab.get_profile() of this process, whose environment the kernels inherit.
+    Imports marslab (and so TensorFlow) once.
     """
     from marslab.data import find_ai4mars, find_real_data
     from marslab.info import environment_report
@@ -51,7 +51,7 @@ def run_record(profile: str | None = None) -> dict[str, str]:
     report = environment_report()
     real = find_real_data()
     record = {"run": uuid.uuid4().hex[:12], "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-              "profile": profile or report["profile"]}
+              "profile": report["profile"]}
     record.update({key: report[key] for key in REPORTED})
     record["data"] = f"real ({real.name})" if real else "synthetic (generated locally)"
     ai4mars = find_ai4mars()  # the real AI4Mars sample that lessons 01 and 11 compare with, where present
@@ -135,9 +135,11 @@ def execute(sources: list[Path], out_dir: Path, jobs: int = 1,
             timeout_s: int = 600) -> dict[str, nbformat.NotebookNode]:
     """Execute each lesson with nbclient (one kernel per lesson, `jobs` lessons at a time) as one run.
 
-    The kernels inherit this process's environment (so its $MARSLAB_PROFILE). A cell error stops the
-    build, naming the lesson. Returns {source name: executed notebook}, also written to out_dir.
+    The kernels inherit this process's environment: $MARSLAB_PROFILE, smoke unless set (so a GPU machine
+    runs the full profile only when asked). A cell error stops the build, naming the lesson.
+    Returns {source name: executed notebook}, also written to out_dir.
     """
+    os.environ.setdefault("MARSLAB_PROFILE", "smoke")
     record = run_record()
     print(f"executing {len(sources)} lessons ({record['profile']} profile, {jobs} at a time) ...", flush=True)
     done = {}
