@@ -318,7 +318,8 @@ def _text_of(path: Path) -> str:
         raw = "".join(chunks)
     elif path.suffix == ".ipynb":
         cells = json.loads(raw)["cells"]
-        outputs = [o.get("text") or o.get("data", {}).get("text/plain", "") for c in cells for o in c.get("outputs", [])]
+        outputs = [o.get("text") or o.get("data", {}).get("text/plain", "")
+                   for c in cells for o in c.get("outputs", [])]
         raw = "\n".join("".join(part) for part in [c["source"] for c in cells] + outputs)
     return _squash(raw)
 
