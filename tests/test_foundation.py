@@ -102,7 +102,7 @@ def test_readme_links_every_lesson_to_colab():
 def test_ci_runs_the_test_command_the_readme_gives():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"<!-- (\w+)-command -->\s*```bash\n(.+?)\n```", readme, re.S)
-    assert {name for name, _ in commands} == {"lab", "test"}, "README must mark its lab and test commands"
+    assert {name for name, _ in commands} == {"lab", "test", "site"}, "README must mark its lab, test and site commands"
     ci = (ROOT / ".ci" / "run").read_text()
     assert "test-command" in ci, ".ci/run must take its command from the README"
 
