@@ -1,6 +1,7 @@
 """The `marslab` command: `marslab info | data | score | exercises | grade` (`--help` on each).
 
 Errors print as one line (`marslab <command>: error: ...`) with exit status 2, never a traceback.
+Each sub-command imports what it needs when it runs, so `marslab data` never loads TensorFlow.
 """
 from __future__ import annotations
 
@@ -8,40 +9,39 @@ import argparse
 import os
 import sys
 
-SIZES_HELP = "set sizes of the synthetic data (defaults: the course's 2615 / 10022 / 110); smaller sizes are for quick tries and tests"
+from marslab import CLASS_NAMES, quiet
+from marslab.course_file import read_course_npz, save_course_npz
+from marslab.info import print_report
+from marslab.synthetic import make_mars
+
+SIZES_HELP = ("set sizes of the synthetic data (defaults: the course's 2615 / 10022 / 110); smaller sizes are for "
+              "quick tries and tests")
 
 
 def _synthetic(args: argparse.Namespace):
-    from marslab.synthetic import make_mars
-
     return make_mars(seed=args.seed, n_train=args.n_train, n_test=args.n_test, n_aliens=args.n_aliens)
 
 
 def _info(args: argparse.Namespace) -> None:
-    from marslab.info import print_report
-
     print_report()
 
 
 def _data(args: argparse.Namespace) -> None:
-    from marslab.data import save_course_npz
-
     dataset = _synthetic(args)
     path = save_course_npz(dataset, args.out, with_test_masks=args.with_test_masks)
     extra = " and the hidden test labels" if args.with_test_masks else ""
-    print(f"wrote {path}: {len(dataset.images)} training and {len(dataset.test_images)} test images{extra} (seed {args.seed})")
+    print(f"wrote {path}: {len(dataset.images)} training and {len(dataset.test_images)} test images{extra} "
+          f"(seed {args.seed})")
 
 
 def _score(args: argparse.Namespace) -> None:
-    from marslab import CLASS_NAMES
+    quiet()  # before Keras, which the metrics import (seconds; hence here, not at the top)
     from marslab.metrics import mean_iou, per_class_iou
     from marslab.submission import read_csv
 
     if not os.path.isfile(args.submission):  # before generating the truth, which takes a while the first time
         raise FileNotFoundError(f"submission file {args.submission!r} does not exist")
     if args.truth:
-        from marslab.data import read_course_npz
-
         true_masks = read_course_npz(args.truth).test_masks
         if true_masks is None:
             raise KeyError(f"{args.truth} has no key 'test_masks' (write one with: marslab data --with-test-masks)")
@@ -57,7 +57,7 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _exercises(args: argparse.Namespace) -> None:
-    from marslab.exercises import generate_exercises
+    from marslab.exercises import generate_exercises  # nbgrader: an instructor-only dependency
 
     written = generate_exercises(args.solutions, args.exercises)
     print(f"wrote {len(written)} exercise notebooks to {args.exercises}/")

@@ -16,9 +16,10 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from marslab import IMAGE_SHAPE
-from marslab.data import MarsData, save_course_npz
+from marslab.course_file import MarsData, save_course_npz
 
 FRAME_SIZE = 2 * IMAGE_SHAPE[0]  # frames are resized to 128x128, then cut into two 64x128 halves
 AI4MARS_TO_COURSE = {0: 1, 1: 2, 2: 3, 3: 4, 255: 0}
@@ -40,8 +41,6 @@ def remap_labels(label: np.ndarray) -> np.ndarray:
 def convert_frame(image: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One frame: image (H, W) uint8 gray and label (H, W) AI4Mars values -> images, masks (2, 64, 128) uint8
     (index 0 the top half, 1 the bottom half)."""
-    from PIL import Image
-
     image, label = np.asarray(image), np.asarray(label)
     if image.ndim != 2 or image.dtype != np.uint8:
         raise ValueError(f"image must be a grayscale (H, W) uint8 array, found shape {image.shape} dtype {image.dtype}")
@@ -73,8 +72,6 @@ def pair_files(image_dir: str | os.PathLike, label_dir: str | os.PathLike) -> li
 
 def read_pair(image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read one frame: the image as grayscale uint8 (H, W), the label PNG's values (H, W)."""
-    from PIL import Image
-
     with Image.open(image_path) as im:
         image = np.asarray(im.convert("L"))
     with Image.open(label_path) as lab:
@@ -91,7 +88,8 @@ def convert_ai4mars(image_dir: str | os.PathLike, label_dir: str | os.PathLike, 
     Returns the MarsData written (source "real").
     """
     if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be between 0 and 1 (the course file needs a test_set), got {test_fraction}")
+        raise ValueError(f"test_fraction must be between 0 and 1 (the course file needs a test_set), "
+                         f"got {test_fraction}")
     pairs = pair_files(image_dir, label_dir)[:limit]
     images, masks = [], []
     for image_path, label_path in pairs:
@@ -104,7 +102,8 @@ def convert_ai4mars(image_dir: str | os.PathLike, label_dir: str | os.PathLike, 
     frames = np.random.default_rng(seed).permutation(len(pairs))
     n_test = int(round(test_fraction * len(pairs)))
     if not 1 <= n_test < len(pairs):
-        raise ValueError(f"{len(pairs)} frames cannot be split into training and test sets with test_fraction={test_fraction}")
+        raise ValueError(f"{len(pairs)} frames cannot be split into training and test sets with "
+                         f"test_fraction={test_fraction}")
     train, test = np.sort(frames[n_test:]), np.sort(frames[:n_test])
     data = MarsData(images=np.concatenate([images[i] for i in train]), masks=np.concatenate([masks[i] for i in train]),
                     test_images=np.concatenate([images[i] for i in test]), source="real",

@@ -6,6 +6,7 @@ import platform
 import sys
 
 from marslab.config import get_profile, keras_backend, list_gpus
+from marslab.data import find_real_data
 
 
 def package_version(name: str) -> str:
@@ -18,8 +19,6 @@ def package_version(name: str) -> str:
 
 def environment_report() -> dict[str, str]:
     """Versions, devices, run profile and data source, as an ordered dict of strings."""
-    from marslab.data import find_real_data
-
     gpus = list_gpus()
     real = find_real_data()
     return {

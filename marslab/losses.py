@@ -35,6 +35,7 @@ from keras import ops
 from scipy import ndimage
 
 from marslab import NUM_CLASSES
+from marslab.validation import check_class_weights, check_labels
 
 register = keras.saving.register_keras_serializable(package="marslab")
 
@@ -65,10 +66,7 @@ class SegmentationLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.num_classes = int(num_classes)
         if class_weights is not None:
-            class_weights = [float(w) for w in np.ravel(class_weights)]
-            if len(class_weights) != self.num_classes or min(class_weights) < 0 or max(class_weights) == 0:
-                raise ValueError(f"class_weights must be {self.num_classes} non-negative numbers, not all zero; "
-                                 f"got {class_weights}")
+            class_weights = check_class_weights(np.ravel(class_weights), self.num_classes).tolist()
         self.class_weights = class_weights
 
     @property
@@ -253,11 +251,7 @@ def signed_distance_maps(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> n
     inside, minus (distance to the nearest other pixel - 1) (<= 0). All zero where class c is absent
     from the image or fills it.
     """
-    masks = np.asarray(masks)
-    if masks.ndim != 3 or not np.issubdtype(masks.dtype, np.integer):
-        raise ValueError(f"masks must be integer labels (N,H,W), got dtype {masks.dtype} shape {masks.shape}")
-    if masks.size and (masks.min() < 0 or masks.max() >= num_classes):
-        raise ValueError(f"masks must hold labels 0..{num_classes - 1}, found {masks.min()}..{masks.max()}")
+    masks = check_labels(masks, image_shape=None, num_classes=num_classes, allow_empty=True)
     maps = np.zeros(masks.shape + (num_classes,), dtype=np.float32)
     for n, mask in enumerate(masks):
         for c in range(num_classes):

@@ -12,6 +12,7 @@ Two look-alikes that are NOT it (see `iou_variants` for a toy example):
 """
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import keras
@@ -19,18 +20,9 @@ import numpy as np
 from keras import ops
 
 from marslab import CLASS_NAMES, NUM_CLASSES
+from marslab.validation import check_labels, invalid
 
 Normalize = Literal["true", "pred", "all"] | None
-
-
-def _check_labels(name: str, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer class labels (argmax the probabilities first), "
-                        f"got dtype {labels.dtype} with shape {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"{name} must hold labels 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
-    return labels
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES,
@@ -43,8 +35,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    y_true = _check_labels("y_true", y_true, num_classes)
-    y_pred = _check_labels("y_pred", y_pred, num_classes)
+    y_true = check_labels(y_true, "y_true", num_classes=num_classes, any_shape=True)
+    y_pred = check_labels(y_pred, "y_pred", num_classes=num_classes, any_shape=True)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
     flat = y_true.astype(np.int64).ravel() * num_classes + y_pred.astype(np.int64).ravel()
@@ -103,10 +95,30 @@ def mean_iou(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLAS
     return float(np.nanmean(iou))
 
 
+def per_image_scores(true_masks: np.ndarray, preds: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """The competition metric of every image on its own: (N,64,128) x2 -> (N,) float, NaN where an image
+    has no class 1..C-1 in truth or prediction. Sort it to find the worst images."""
+    true_masks = check_labels(true_masks, "true_masks", image_shape=None, num_classes=num_classes)
+    preds = check_labels(preds, "preds", image_shape=None, count=len(true_masks), num_classes=num_classes)
+    if true_masks.shape != preds.shape:
+        raise invalid("preds", f"have the shape of true_masks, {true_masks.shape}", preds.shape)
+    n = len(true_masks)
+    keep = true_masks.reshape(n, -1) > 0  # the metric ignores true-Background pixels
+    t, p = true_masks.reshape(n, -1).astype(np.int64), preds.reshape(n, -1).astype(np.int64)
+    iou = np.full((n, num_classes - 1), np.nan)
+    for c in range(1, num_classes):
+        inter = ((t == c) & (p == c) & keep).sum(1)
+        union = (((t == c) | (p == c)) & keep).sum(1)
+        iou[:, c - 1] = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: images with nothing to score
+        return np.nanmean(iou, axis=1)
+
+
 def plot_confusion_matrix(cm: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES,
                           normalize: Normalize = "true", ax=None):
     """Heatmap of a confusion matrix of counts (C, C), normalised as in `normalize_confusion`; returns the Axes."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # drawing only (about a second to import)
 
     values = normalize_confusion(cm, normalize) if normalize else np.asarray(cm)
     if ax is None:

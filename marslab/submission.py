@@ -16,26 +16,12 @@ from tqdm.auto import tqdm
 
 from marslab import IMAGE_SHAPE, NUM_CLASSES
 from marslab.metrics import mean_iou
+from marslab.validation import check_labels
 
 NUM_PIXELS: int = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 HEADER: str = "id," + ",".join(str(i) for i in range(NUM_PIXELS))
 _COMMA, _NEWLINE, _ZERO = ord(","), ord("\n"), ord("0")
 _ROWS_PER_CHUNK = 512  # rows encoded at once: bounds memory to ~8 MB whatever the test-set size
-
-
-def _check_preds(pred_masks: np.ndarray) -> np.ndarray:
-    pred_masks = np.asarray(pred_masks)
-    if pred_masks.ndim != 3 or pred_masks.shape[1:] != IMAGE_SHAPE:
-        hint = " (argmax the probabilities first)" if pred_masks.shape[-1:] == (NUM_CLASSES,) else ""
-        raise ValueError(f"pred_masks must have shape (N, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}), got {pred_masks.shape}{hint}")
-    if not np.issubdtype(pred_masks.dtype, np.integer):
-        raise TypeError(f"pred_masks must hold integer labels, got dtype {pred_masks.dtype}")
-    if len(pred_masks) == 0:
-        raise ValueError("pred_masks is empty: a submission needs at least one image")
-    low, high = pred_masks.min(), pred_masks.max()
-    if low < 0 or high >= NUM_CLASSES:
-        raise ValueError(f"pred_masks must hold labels 0..{NUM_CLASSES - 1}, found {low}..{high}")
-    return pred_masks
 
 
 def to_csv(pred_masks: np.ndarray, path: str | os.PathLike, progress: bool = True) -> None:
@@ -44,7 +30,7 @@ def to_csv(pred_masks: np.ndarray, path: str | os.PathLike, progress: bool = Tru
     Each row is encoded as bytes in one NumPy step (labels are single digits), so the full test set
     (10022 images) takes a second or two and a few MB beyond the predictions themselves.
     """
-    pred_masks = _check_preds(pred_masks)
+    pred_masks = check_labels(pred_masks, "pred_masks")
     n = len(pred_masks)
     with open(path, "wb") as f:
         f.write(HEADER.encode() + b"\n")
@@ -66,7 +52,8 @@ def _parse_row(line: bytes, line_no: int) -> tuple[int, np.ndarray]:
         raise ValueError(f"line {line_no}: id {id_text[:20].decode(errors='replace')!r} is not an integer") from None
     columns = 1 + rest.count(b",") + 1 if sep else 1
     if columns != NUM_PIXELS + 1:
-        raise ValueError(f"line {line_no}: expected {NUM_PIXELS + 1} columns (id + {NUM_PIXELS} pixels), found {columns}")
+        raise ValueError(f"line {line_no}: expected {NUM_PIXELS + 1} columns (id + {NUM_PIXELS} pixels), "
+                         f"found {columns}")
     raw = np.frombuffer(rest, np.uint8)
     digits = raw[0::2].astype(np.int16) - _ZERO
     if len(raw) != 2 * NUM_PIXELS - 1 or np.any(raw[1::2] != _COMMA) or digits.min() < 0 or digits.max() >= NUM_CLASSES:
@@ -115,8 +102,6 @@ def score(path: str | os.PathLike, true_masks: np.ndarray) -> float:
 
     Equals ``marslab.metrics.mean_iou(true_masks, preds)`` with the predictions read back from the file.
     """
-    true_masks = np.asarray(true_masks)
-    if true_masks.ndim != 3 or true_masks.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"true_masks must have shape (N, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}), got {true_masks.shape}")
+    true_masks = check_labels(true_masks, "true_masks")
     preds = read_csv(path, n_images=len(true_masks), progress=False)
     return mean_iou(true_masks, preds)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from keras import ops
 
 from marslab.checks._core import Incorrect, Question, expect, expect_callable
 from marslab.checks._keras import scalar
@@ -39,8 +40,6 @@ def _focal(labels, probs, gamma, flipped=False):
 
 
 def _call(fn, labels, probs, **kwargs) -> float:
-    from keras import ops
-
     return scalar(fn(ops.convert_to_tensor(labels), ops.convert_to_tensor(probs), **kwargs), "the loss")
 
 
@@ -115,7 +114,8 @@ q2 = Question(
         p = ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
         return ops.mean(ops.sum(-onehot * (1.0 - p) ** gamma * ops.log(p), axis=-1))
     """,
-    correct_message="gamma=0 gives plain cross-entropy; `marslab.losses.Focal` adds class weights (report 000, Table 2).",
+    correct_message="gamma=0 gives plain cross-entropy; `marslab.losses.Focal` adds class weights "
+                    "(report 000, Table 2).",
 )
 
 QUESTIONS = [q1, q2]
