@@ -1,4 +1,4 @@
-"""The `marslab` command: `marslab info | data | score | exercises` (`--help` on each).
+"""The `marslab` command: `marslab info | data | score | exercises | grade` (`--help` on each).
 
 Errors print as one line (`marslab <command>: error: ...`) with exit status 2, never a traceback.
 Each sub-command imports what it needs when it runs, so `marslab data` never loads TensorFlow.
@@ -67,6 +67,20 @@ def _exercises(args: argparse.Namespace) -> None:
     print(f"wrote {len(written)} exercise notebooks to {args.exercises}/")
 
 
+def _grade(args: argparse.Namespace) -> None:
+    from collections import Counter
+
+    from marslab.grading import grade
+
+    result = grade(args.submissions, args.out, exercise=args.exercise, feedback=args.feedback, jobs=args.jobs,
+                   timeout=args.timeout, memory_mb=args.memory_mb, students=args.student, force=args.force,
+                   update=args.update, progress=None if args.quiet else print)
+    possible = sum(q.points for q in result.questions)
+    statuses = ", ".join(f"{n} {status}" for status, n in sorted(Counter(r.status for r in result.rows).items()))
+    print(f"wrote {result.path}: {len(result.rows)} submissions of {result.exercise} ({statuses}; out of {possible} "
+          f"points) and their feedback in {result.feedback}/ in {result.startup_seconds + result.seconds:.0f} s")
+
+
 def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic set (default: %(default)s)")
     sizes = p.add_argument_group("sizes", SIZES_HELP)
@@ -78,7 +92,7 @@ def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-command per task."""
     parser = argparse.ArgumentParser(prog="marslab", description="Helpers for the marslab course.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{info,data,score,exercises}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{info,data,score,exercises,grade}")
 
     p = sub.add_parser("info", help="print versions, devices, run profile and data source",
                        description="Print versions, devices, the run profile and where the data comes from.")
@@ -109,6 +123,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--solutions", default="solutions", help="source folder (default: %(default)s)")
     p.add_argument("--exercises", default="exercises", help="output folder (default: %(default)s)")
     p.set_defaults(run=_exercises)
+
+    p = sub.add_parser("grade", help="grade submitted exercise notebooks into a gradebook CSV and feedback files",
+                       description="Grade submitted exercise notebooks (folders, LMS zips or files) with the course's "
+                                   "checks, one process per submission under a time and memory limit, into a "
+                                   "gradebook CSV and one feedback file per submission.")
+    p.add_argument("submissions", nargs="+", help="notebooks, folders of them, or zips (as an LMS exports them)")
+    p.add_argument("--out", required=True, help="the gradebook CSV to write")
+    p.add_argument("--feedback", metavar="DIR", help="folder of feedback files (default: <out stem>_feedback)")
+    p.add_argument("--exercise", help="ex01..ex10 (default: the exercise most submissions answer)")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="submissions graded at once (default: the number of cores, %(default)s)")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="seconds for loading a notebook's definitions and for each question (default: %(default)g)")
+    p.add_argument("--memory-mb", type=int, default=1024, metavar="MB",
+                   help="new memory a grading process may take (default: %(default)s)")
+    p.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeatable)")
+    modes = p.add_mutually_exclusive_group()
+    modes.add_argument("--force", action="store_true", help="replace an existing gradebook and feedback folder")
+    modes.add_argument("--update", action="store_true",
+                       help="re-grade into an existing gradebook: these students' rows and feedback are replaced")
+    p.add_argument("--quiet", action="store_true", help="no line per graded submission")
+    p.set_defaults(run=_grade)
     return parser
 
 

@@ -113,5 +113,10 @@ def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
     import keras  # heavy: imported when seeding, not with marslab
 
     keras.utils.set_random_seed(int(seed))
+    # Unseeded keras.random draws come from a global SeedGenerator. Keras 3.13 and later drop it in
+    # set_random_seed so that it restarts from the new seed; before 3.13 it kept running, so do it here.
+    from keras.src.backend.common import global_state
+
+    global_state.set_global_attribute("global_seed_generator", None)
     if deterministic and keras_backend() == "tensorflow":
         tensorflow().config.experimental.enable_op_determinism()

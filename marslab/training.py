@@ -154,13 +154,18 @@ def check_float32_output(model: keras.Model) -> None:
 
 
 def distribution_strategy():
-    """The `tf.distribute` strategy for this machine: MirroredStrategy over several GPUs, OneDeviceStrategy
-    on one GPU, the default strategy on CPU. Build and compile the model inside `strategy.scope()`.
+    """The `tf.distribute` strategy for this machine: MultiWorkerMirroredStrategy when $TF_CONFIG describes a
+    cluster of several workers (hosts, or processes of one host; each runs the same script with its own
+    TF_CONFIG), MirroredStrategy over several GPUs, OneDeviceStrategy on one GPU, the default strategy on CPU.
+    Build and compile the model inside `strategy.scope()`.
     TensorFlow backend only (JAX and PyTorch use `keras.distribution`; see `strategy_scope`).
     """
     if keras_backend() != "tensorflow":
         raise ValueError(f"tf.distribute needs the tensorflow Keras backend, this session uses {keras_backend()!r}")
     tf = tensorflow()
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    if len(cluster.get("worker", [])) + len(cluster.get("chief", [])) > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()

@@ -57,21 +57,26 @@ def test_environment_yml_installs_the_same_runtime_dependencies_as_pyproject():
     assert project["requires-python"] in py, f"python range differs: {py} vs {project['requires-python']}"
 
 
-# Colab's announced runtime upgrades (googlecolab/colabtools issues #4744 and #5489): TF 2.17 + Keras 3.4.1
-# (2024-07), TF 2.19 + Keras 3.10 (2025-07, the current one when this was written); 2.20 is the next release.
-COLAB_STACKS = [("tensorflow", "2.17.0"), ("keras", "3.4.1"), ("tensorflow", "2.19.0"), ("keras", "3.10.0"),
-                ("tensorflow", "2.20.0")]
+VERSIONS = tomllib.loads((ROOT / ".ci" / "versions.toml").read_text())
 
 
-@pytest.mark.parametrize("package, colab_version", COLAB_STACKS)
-def test_dependency_ranges_admit_the_versions_colab_preinstalls(package, colab_version):
-    """Installing marslab in Colab must not replace its TensorFlow or Keras."""
+def pinned(section: str) -> dict[str, str]:
+    """{package: version} of one version set of .ci/versions.toml."""
+    return dict(p.split("==") for p in VERSIONS[section]["packages"])
+
+
+@pytest.mark.parametrize("package", ["tensorflow", "keras", "numpy"])
+def test_dependency_ranges_admit_colabs_versions_and_their_floor_is_the_one_ci_tests(package):
+    """Installing marslab in Colab must not replace its TensorFlow or Keras, and the floor CI installs is
+    exactly the lower bound pyproject.toml admits."""
     from packaging.specifiers import SpecifierSet
 
     reqs = requirement_names(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"])
     spec = SpecifierSet(reqs[package][len(package):])
-    assert colab_version in spec, f"{reqs[package]} excludes Colab's {package} {colab_version}"
+    assert pinned("colab")[package] in spec, f"{reqs[package]} excludes Colab's {package} {pinned('colab')[package]}"
     assert "==" not in reqs[package]
+    floor = next(s.version for s in spec if s.operator == ">=")
+    assert pinned("floor")[package].startswith(floor), f"{reqs[package]}: CI's floor is {pinned('floor')[package]}"
 
 
 def test_every_lesson_starts_with_its_colab_badge_and_a_colab_only_install():
@@ -97,7 +102,7 @@ def test_readme_links_every_lesson_to_colab():
 def test_ci_runs_the_test_command_the_readme_gives():
     readme = (ROOT / "README.md").read_text()
     commands = re.findall(r"<!-- (\w+)-command -->\s*```bash\n(.+?)\n```", readme, re.S)
-    assert {name for name, _ in commands} == {"lab", "test"}, "README must mark its lab and test commands"
+    assert {name for name, _ in commands} == {"lab", "test", "site"}, "README must mark its lab, test and site commands"
     ci = (ROOT / ".ci" / "run").read_text()
     assert "test-command" in ci, ".ci/run must take its command from the README"
 
@@ -206,6 +211,27 @@ def test_quiet_then_keras_prints_nothing_on_stderr():
     out = run_python("import marslab; marslab.quiet(); import keras; print(float(keras.ops.sum(keras.ops.ones((2, 2)))))")
     assert out.returncode == 0 and out.stdout.strip() == "4.0", out.stderr
     assert out.stderr == "", out.stderr
+
+
+def test_one_command_points_every_notebook_and_the_readme_at_a_fork_or_release(tmp_path):
+    import shutil
+
+    from tools.nb import set_source
+
+    for folder in NOTEBOOK_DIRS:
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    set_source("someone/marslab-fork", "v9.1", root=tmp_path)
+    for path in sorted(p for d in NOTEBOOK_DIRS for p in (tmp_path / d).glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        rel = path.relative_to(tmp_path).as_posix()
+        assert f"github/someone/marslab-fork/blob/v9.1/{rel})" in "".join(cells[0]["source"]), rel
+        assert '"marslab @ git+https://github.com/someone/marslab-fork.git@v9.1"' in "".join(cells[1]["source"]), rel
+    readme = (tmp_path / "README.md").read_text()
+    assert "github/someone/marslab-fork/blob/v9.1/notebooks/05_unet.ipynb" in readme
+    assert "colab.research.google.com/github/marslab-course" not in readme
+    with pytest.raises(ValueError, match="OWNER/NAME"):
+        set_source("not a repo", "main", root=tmp_path)
 
 
 def test_quiet_after_keras_still_keeps_the_cuda_probe_out():

@@ -172,6 +172,13 @@ def test_keras_metric_reads_labels_from_packed_boundary_targets():
         assert float(metric.result()) == pytest.approx(reference_mean_iou(labels, probs.argmax(-1)), abs=1e-6)
 
 
+def test_tests_run_on_the_backend_keras_backend_names():
+    """CI's JAX leg sets KERAS_BACKEND=jax: these tests must then really run on JAX, not fall back."""
+    import os
+
+    assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 def test_per_image_scores_match_the_metric_image_by_image():
     rng = np.random.default_rng(0)
     true = rng.integers(0, 5, (4, 64, 128)).astype("uint8")

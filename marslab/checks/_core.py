@@ -75,13 +75,22 @@ class Question:
     test: called with the student's answer; raises `Incorrect("what is wrong")` or returns normally.
     hints: staged hints, most general first (markdown).
     solution: the solution code (shown as a Python block).
+    function: the name of the function the student writes (how `marslab grade` finds the answer;
+        None for a question that `marslab grade` cannot grade).
+    points: what a correct answer is worth in the gradebook (shown in the exercise's question heading).
     """
 
     def __init__(self, name: str, title: str, test: Callable[[Any], None], hints: Sequence[str],
-                 solution: str, correct_message: str = "") -> None:
+                 solution: str, correct_message: str = "", *, function: str | None = None, points: int = 1) -> None:
         if not hints:
             raise ValueError(f"question {name} needs at least one hint")
+        if function is not None and not function.isidentifier():
+            raise ValueError(f"question {name}: function should be a Python name, got {function!r}")
+        if not (isinstance(points, int) and points > 0):
+            raise ValueError(f"question {name}: points should be a positive int, got {points!r}")
         self.name = name
+        self.function = function
+        self.points = points
         self.title = title
         self._test = test
         self.hints = [textwrap.dedent(h).strip() for h in hints]

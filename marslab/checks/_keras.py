@@ -11,9 +11,14 @@ from marslab.checks._core import Incorrect, expect
 
 
 def block_model(fn: Callable, input_shapes: Sequence[tuple[int, ...]], *args, **kwargs):
-    """keras.Model(inputs, fn(*inputs, *args, **kwargs)) for inputs of the given shapes (no batch axis)."""
+    """keras.Model(inputs, fn(*inputs, *args, **kwargs)) for inputs of the given shapes (no batch axis).
+
+    Each input reaches `fn` through an Identity layer, so the model can be built even when the answer
+    returns an input unchanged or ignores one: Keras before 3.14 refuses to build a model with an input
+    that feeds no layer ("inputs not connected to outputs"); the check then finds the mistake by behaviour.
+    """
     inputs = [keras.Input(shape) for shape in input_shapes]
-    output = fn(*inputs, *args, **kwargs)
+    output = fn(*[keras.layers.Identity()(x) for x in inputs], *args, **kwargs)
     expect(output is not None, "the function returned None: did it forget to `return` the output tensor?")
     expect(keras.backend.is_keras_tensor(output), f"expected the output tensor of Keras layers, got a "
                                                   f"{type(output).__name__}")

@@ -41,6 +41,7 @@ def _test_frequencies(fn) -> None:
 q1 = Question(
     "q1", "class_frequencies(masks, num_classes) -> (num_classes,) pixel fractions",
     _test_frequencies,
+    function="class_frequencies", points=1,
     hints=["Count the pixels of each class over all masks at once, then divide by the number of pixels.",
            "`np.bincount(masks.ravel(), minlength=num_classes)` counts every label, including the ones that "
            "never occur (they get 0)."],
@@ -80,6 +81,7 @@ def _test_presence(fn) -> None:
 q2 = Question(
     "q2", "class_presence(masks, num_classes) -> (N, num_classes) booleans",
     _test_presence,
+    function="class_presence", points=1,
     hints=["For one class c, `masks == c` is a boolean (N, H, W) array; ask whether any pixel of each image is True.",
            "`(masks == c).any(axis=(1, 2))` gives one boolean per image; stack the columns for c = 0..num_classes-1 "
            "with `np.stack(..., axis=1)`."],
@@ -115,6 +117,7 @@ def _test_intensity(fn) -> None:
 q3 = Question(
     "q3", "class_mean_intensity(images, masks, num_classes) -> (num_classes,) mean pixel value per class",
     _test_intensity,
+    function="class_mean_intensity", points=2,
     hints=["Boolean indexing `images[masks == c]` picks the pixels of class c from every image at once.",
            "A class with no pixels has no mean: `np.nan` for it (and avoid NumPy's 'mean of empty slice' warning "
            "by testing `(masks == c).any()` first)."],

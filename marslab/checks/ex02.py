@@ -43,6 +43,7 @@ def _test_shared(fn) -> None:
 q1 = Question(
     "q1", "shared_mask_images(masks, min_count) -> sorted indices of images whose exact mask repeats",
     _test_shared,
+    function="shared_mask_images", points=2,
     hints=["Two masks are the same when every pixel agrees; `mask.tobytes()` turns a mask into a key you can "
            "put in a dict.",
            "Group the image indices by `masks[i].tobytes()`, keep the groups with at least `min_count` members, "
@@ -82,6 +83,7 @@ def _test_threshold(fn) -> None:
 q2 = Question(
     "q2", "robust_threshold(scores, k) -> median + k * 1.4826 * MAD",
     _test_threshold,
+    function="robust_threshold", points=1,
     hints=["The median absolute deviation (MAD) is the median of |score - median(score)|.",
            f"Multiply the MAD by {MAD_TO_STD} to put it on the scale of a standard deviation, then return "
            "`median + k * that`."],
@@ -116,6 +118,7 @@ def _test_precision_recall(fn) -> None:
 q3 = Question(
     "q3", "precision_recall(found, truth) -> (precision, recall)",
     _test_precision_recall,
+    function="precision_recall", points=1,
     hints=["Count the hits: indices that are both in `found` and in `truth` (Python sets make it one line).",
            "precision = hits / len(found) (0.0 when nothing is flagged), recall = hits / len(truth)."],
     solution="""

@@ -36,6 +36,7 @@ def _test_inverse(fn) -> None:
 q1 = Question(
     "q1", "inverse_frequency(freqs) -> 1 / (C * f_c)",
     _test_inverse,
+    function="inverse_frequency", points=1,
     hints=["A class that covers a fraction f of the pixels gets a weight proportional to 1 / f.",
            "Divide also by C = len(freqs): the weights 1 / (C f) average to 1 over the pixels, as in report 000, "
            "Table 4."],
@@ -72,6 +73,7 @@ def _test_zero_background(fn) -> None:
 q2 = Question(
     "q2", "zero_background(class_weights) -> Background 0, the rest rescaled to sum to 1",
     _test_zero_background,
+    function="zero_background", points=1,
     hints=["Work on a float copy (`np.array(class_weights, dtype=float)`) so that the caller's array is not changed.",
            "Set entry 0 to 0, then divide the whole array by its sum."],
     solution="""
@@ -108,6 +110,7 @@ def _test_oversample(fn) -> None:
 q3 = Question(
     "q3", "oversample_indices(masks, class_id, factor) -> indices listing rare-class images `factor` times",
     _test_oversample,
+    function="oversample_indices", points=2,
     hints=["First find which images contain `class_id`: `(masks == class_id).any(axis=(1, 2))`.",
            "`np.repeat(np.arange(N), repeats)` repeats index i `repeats[i]` times; make `repeats` `factor` for the "
            "rare images and 1 for the others (`np.where`)."],

@@ -64,6 +64,7 @@ def _test_flip_noise(fn) -> None:
 q1 = Question(
     "q1", "flip_and_noise(image, mask, rng, noise_std) -> (image, mask)",
     _test_flip_noise,
+    function="flip_and_noise", points=2,
     hints=["Draw one coin, `rng.random() < 0.5`, and use it for both arrays: a flip that hits the image but not "
            "the mask teaches the model wrong labels.",
            "Flip left-right with `[:, ::-1]`; add `rng.normal(0.0, noise_std, image.shape)` to the image only, then "
@@ -75,7 +76,7 @@ q1 = Question(
         noisy = image + rng.normal(0.0, noise_std, image.shape)
         return np.clip(noisy, 0.0, 1.0), mask
     """,
-    correct_message="keras-cv's layers do the same on whole batches, with one random draw per image (lesson 04).",
+    correct_message="Keras' preprocessing layers do the same on whole batches, with one random draw per image (lesson 04).",
 )
 
 QUESTIONS = [q1]

@@ -66,6 +66,7 @@ def _test_metric(fn) -> None:
 q1 = Question(
     "q1", "competition_metric(y_true, y_pred, num_classes) -> mean IoU over classes 1..C-1",
     _test_metric,
+    function="competition_metric", points=2,
     hints=["Keep only the pixels whose TRUE label is not 0: `keep = y_true != 0`.",
            "For each class c >= 1 on those pixels: intersection = both say c, union = either says c; skip a class "
            "whose union is 0, and average the rest."],
@@ -123,6 +124,7 @@ def _test_conv_block(fn) -> None:
 q2 = Question(
     "q2", "conv_block(x, filters) -> (conv3x3 -> BN -> ReLU) x 2",
     _test_conv_block,
+    function="conv_block", points=1,
     hints=["Apply layers to the tensor one after the other: `x = layers.Conv2D(filters, 3, padding='same')(x)`.",
            "Twice: Conv2D(filters, 3, padding='same', use_bias=False) -> BatchNormalization() -> Activation('relu')."],
     solution="""
@@ -167,6 +169,7 @@ def _test_unet(fn) -> None:
 q3 = Question(
     "q3", "build_unet(input_shape, num_classes, filters, depth) -> keras.Model",
     _test_unet,
+    function="build_unet", points=3,
     hints=["Encoder: for each of the first depth - 1 levels, `skip = conv_block(x, f)`, keep it, then "
            "`x = layers.MaxPooling2D(2)(skip)` and double f. Then one conv_block as the bottleneck (the last level).",
            "Decoder: for the kept skips in reverse: `x = layers.UpSampling2D(2)(x)`, "

@@ -42,6 +42,7 @@ def _test_se(fn) -> None:
 q1 = Question(
     "q1", "squeeze_excite(x, ratio) -> x reweighted per channel",
     _test_se,
+    function="squeeze_excite", points=2,
     hints=["Squeeze: `layers.GlobalAveragePooling2D(keepdims=True)(x)` gives one number per channel, shape "
            "(B, 1, 1, C).",
            "Excite: Dense(C // ratio, relu) then Dense(C, sigmoid); scale: `layers.Multiply()([x, s])`. "
@@ -82,6 +83,7 @@ def _test_attention(fn) -> None:
 q2 = Question(
     "q2", "attention_gate(skip, gating, inter_channels) -> skip * alpha",
     _test_attention,
+    function="attention_gate", points=2,
     hints=["Bring both inputs to the gating map's size and inter_channels: "
            "`theta = layers.Conv2D(inter_channels, 2, strides=2)(skip)`, `phi = layers.Conv2D(inter_channels, 1)(gating)`.",
            "alpha = Conv2D(1, 1, activation='sigmoid') of relu(theta + phi), upsampled by 2 "

@@ -48,6 +48,7 @@ def _test_rescale(fn) -> None:
 q1 = Question(
     "q1", "rescale(x, levels) -> max-pool finer sources, bilinearly upsample coarser ones",
     _test_rescale,
+    function="rescale", points=1,
     hints=["`levels` is how many levels finer the source is than the stage: positive = larger map, pool it by 2**levels; "
            "negative = smaller map, upsample it by 2**-levels.",
            "`layers.MaxPooling2D(2**levels)(x)` and `layers.UpSampling2D(2**-levels, interpolation='bilinear')(x)`; "
@@ -103,6 +104,7 @@ def _test_stage(fn) -> None:
 q2 = Question(
     "q2", "decoder_stage(sources, cat_channels) -> one UNet3+ decoder level",
     _test_stage,
+    function="decoder_stage", points=2,
     hints=["For each `(x, levels)` in sources: `rescale(x, levels)`, then conv3x3 -> BN -> ReLU with cat_channels filters.",
            "`layers.Concatenate()` the results, then one more conv3x3 -> BN -> ReLU with cat_channels * len(sources) "
            "filters."],

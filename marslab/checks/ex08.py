@@ -89,6 +89,7 @@ def _test_dice(fn) -> None:
 q1 = Question(
     "q1", "dice_loss(y_true, y_pred) -> 1 - mean over classes of soft Dice (smooth = 1)",
     _test_dice,
+    function="dice_loss", points=2,
     hints=["Turn the labels into one-hot vectors like the probabilities: `ops.one_hot(y_true, num_classes)` with "
            "num_classes = `y_pred.shape[-1]`.",
            "Per class c, summed over batch and pixels (axis=(0, 1, 2)): intersection = sum(y * p), total = "
@@ -127,6 +128,7 @@ def _test_focal(fn) -> None:
 q2 = Question(
     "q2", "focal_loss(y_true, y_pred, gamma) -> mean over pixels of -sum_c y (1 - p)^gamma log p",
     _test_focal,
+    function="focal_loss", points=2,
     hints=["Clip the probabilities first, `ops.clip(y_pred, 1e-7, 1 - 1e-7)`, so that log never sees 0.",
            "With onehot from `ops.one_hot`: `ops.mean(ops.sum(-onehot * (1 - p) ** gamma * ops.log(p), axis=-1))`."],
     solution="""

@@ -40,6 +40,7 @@ def _test_schedule(fn) -> None:
 q1 = Question(
     "q1", "warmup_cosine(step, peak_learning_rate, total_steps, warmup_steps, alpha) -> learning rate",
     _test_schedule,
+    function="warmup_cosine", points=2,
     hints=["Two phases: before `warmup_steps` the rate grows linearly from 0 to the peak; after it, a half cosine "
            "takes it from the peak down to `alpha * peak` at `total_steps`.",
            "progress = min((step - warmup_steps) / (total_steps - warmup_steps), 1); "
@@ -86,6 +87,7 @@ def _test_confused(fn) -> None:
 q2 = Question(
     "q2", "most_confused(cm, k) -> the k (true, predicted, fraction) pairs with the largest error rate",
     _test_confused,
+    function="most_confused", points=1,
     hints=["Normalise each row of the confusion matrix by its sum: entry [t, p] becomes the fraction of class t's "
            "pixels predicted as p.",
            "Collect (t, p, fraction) for every t != p, sort by fraction, largest first, and keep k."],

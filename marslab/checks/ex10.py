@@ -42,6 +42,7 @@ def _test_encode(fn) -> None:
 q1 = Question(
     "q1", "encode_row(image_id, pred) -> 'id,l0,l1,...,l8191'",
     _test_encode,
+    function="encode_row", points=1,
     hints=["A submission row is the image id followed by the 64 * 128 labels of its pixels, all separated by commas.",
            "`pred.ravel()` lists the pixels row by row; `','.join(str(v) for v in ...)` makes the text."],
     solution="""
@@ -74,6 +75,7 @@ def _test_decode(fn) -> None:
 q2 = Question(
     "q2", "decode_row(line) -> (image_id, pred (64, 128))",
     _test_decode,
+    function="decode_row", points=1,
     hints=["`line.split(',')` gives the id first, then the labels as strings.",
            "`np.array(fields[1:], dtype=np.uint8).reshape(64, 128)`; the id is `int(fields[0])`."],
     solution="""
@@ -112,6 +114,7 @@ def _test_text(fn) -> None:
 q3 = Question(
     "q3", "submission_text(preds) -> the whole CSV (header + one row per image)",
     _test_text,
+    function="submission_text", points=1,
     hints=["The header is 'id' followed by the pixel numbers 0..8191.",
            "`'\\n'.join([header] + [encode_row(i, p) for i, p in enumerate(preds)]) + '\\n'`."],
     solution="""
