@@ -10,7 +10,8 @@ import os
 import sys
 
 from marslab import CLASS_NAMES, quiet
-from marslab.course_file import read_course_npz, save_course_npz
+from marslab.course_file import npz_path, read_course_npz, save_course_npz
+from marslab.files import refuse_to_overwrite
 from marslab.info import print_report
 from marslab.synthetic import make_mars
 
@@ -27,8 +28,11 @@ def _info(args: argparse.Namespace) -> None:
 
 
 def _data(args: argparse.Namespace) -> None:
+    out = npz_path(args.out)
+    if not args.force:  # before generating, which takes a while the first time
+        refuse_to_overwrite(out, "course file", "choose another --out, or replace it on purpose with --force")
     dataset = _synthetic(args)
-    path = save_course_npz(dataset, args.out, with_test_masks=args.with_test_masks)
+    path = save_course_npz(dataset, out, with_test_masks=args.with_test_masks, overwrite=args.force)
     extra = " and the hidden test labels" if args.with_test_masks else ""
     print(f"wrote {path}: {len(dataset.images)} training and {len(dataset.test_images)} test images{extra} "
           f"(seed {args.seed})")
@@ -97,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="write the synthetic dataset as an npz in the course format",
                        description="Write the synthetic Mars set as an npz in the course format "
                                    "(training_set (N,2,64,128), test_set (M,64,128)).")
-    p.add_argument("--out", default="mars_synthetic.npz", help="output file (default: %(default)s)")
+    p.add_argument("--out", default="mars_synthetic.npz",
+                   help="output file; .npz is added if missing (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists (never done without it)")
     p.add_argument("--with-test-masks", action="store_true", help="also store the hidden test labels (key test_masks)")
     _add_synthetic_options(p)
     p.set_defaults(run=_data)
@@ -111,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_score)
 
     p = sub.add_parser("exercises", help="regenerate exercises/ from solutions/",
-                       description="Regenerate the student notebooks in exercises/ from solutions/.")
+                       description="Regenerate the student notebooks in exercises/ from solutions/. The two "
+                                   "folders must be distinct (neither inside the other), and a notebook in the "
+                                   "exercises folder that holds solution markers is never overwritten.")
     p.add_argument("--solutions", default="solutions", help="source folder (default: %(default)s)")
     p.add_argument("--exercises", default="exercises", help="output folder (default: %(default)s)")
     p.set_defaults(run=_exercises)
@@ -145,10 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, TypeError, KeyError, OSError) as e:
+    except (ValueError, TypeError, KeyError, OSError, ImportError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"marslab {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # files are written under temporary names: nothing half-written is left
+        print(f"marslab {args.command}: interrupted; no file was left half-written", file=sys.stderr)
+        return 130
     return 0
 
 

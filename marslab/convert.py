@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from marslab import IMAGE_SHAPE
-from marslab.course_file import MarsData, save_course_npz
+from marslab.course_file import MarsData, npz_path, save_course_npz
+from marslab.files import refuse_to_overwrite
+from marslab.validation import check_int
 
 FRAME_SIZE = 2 * IMAGE_SHAPE[0]  # frames are resized to 128x128, then cut into two 64x128 halves
 AI4MARS_TO_COURSE = {0: 1, 1: 2, 2: 3, 3: 4, 255: 0}
@@ -80,16 +83,22 @@ def read_pair(image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarra
 
 
 def convert_ai4mars(image_dir: str | os.PathLike, label_dir: str | os.PathLike, out_path: str | os.PathLike,
-                    test_fraction: float = 0.2, seed: int = 0, limit: int | None = None) -> MarsData:
+                    test_fraction: float = 0.2, seed: int = 0, limit: int | None = None,
+                    overwrite: bool = False) -> MarsData:
     """Convert every labelled frame in label_dir (with its image in image_dir) and write the course file.
 
     A random `test_fraction` of the frames (both halves of a frame together) becomes test_set, with
-    its masks saved as test_masks for local scoring. limit: use at most this many frames.
+    its masks saved as test_masks for local scoring. limit: use at most this many frames. An existing
+    out_path is refused unless `overwrite` (checked before any frame is read).
     Returns the MarsData written (source "real").
     """
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be between 0 and 1 (the course file needs a test_set), "
                          f"got {test_fraction}")
+    if limit is not None:
+        check_int(limit, "limit", 1)
+    if not overwrite:
+        refuse_to_overwrite(npz_path(out_path), "course file", "choose another name, or replace it with --force")
     pairs = pair_files(image_dir, label_dir)[:limit]
     images, masks = [], []
     for image_path, label_path in pairs:
@@ -108,22 +117,35 @@ def convert_ai4mars(image_dir: str | os.PathLike, label_dir: str | os.PathLike, 
     data = MarsData(images=np.concatenate([images[i] for i in train]), masks=np.concatenate([masks[i] for i in train]),
                     test_images=np.concatenate([images[i] for i in test]), source="real",
                     test_masks=np.concatenate([masks[i] for i in test]))
-    save_course_npz(data, out_path, with_test_masks=True)
+    save_course_npz(data, out_path, with_test_masks=True, overwrite=overwrite)
     return data
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Convert an AI4Mars download into the course file format.")
+def main(argv: list[str] | None = None) -> int:
+    """`python -m marslab.convert IMAGE_DIR LABEL_DIR OUT`; an error is one line and exit status 2."""
+    parser = argparse.ArgumentParser(prog="python -m marslab.convert",
+                                     description="Convert an AI4Mars download into the course file format.")
     parser.add_argument("image_dir", help="folder of NAVCAM frames (e.g. msl/images/edr)")
     parser.add_argument("label_dir", help="folder of label PNGs (e.g. msl/labels/train)")
     parser.add_argument("out", help="output .npz, e.g. data/mars_for_students.npz")
     parser.add_argument("--test-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None, help="convert at most this many frames")
+    parser.add_argument("--force", action="store_true", help="replace OUT if it exists (never done without it)")
     args = parser.parse_args(argv)
-    data = convert_ai4mars(args.image_dir, args.label_dir, args.out, args.test_fraction, args.seed, args.limit)
-    print(f"wrote {args.out}: training_set {len(data.images)} samples, test_set {len(data.test_images)} samples")
+    try:
+        data = convert_ai4mars(args.image_dir, args.label_dir, args.out, args.test_fraction, args.seed, args.limit,
+                               overwrite=args.force)
+    except (ValueError, TypeError, OSError) as err:  # PIL's UnidentifiedImageError is an OSError
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted; no file was left half-written", file=sys.stderr)
+        return 130
+    print(f"wrote {npz_path(args.out)}: training_set {len(data.images)} samples, test_set {len(data.test_images)} "
+          "samples")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,7 @@
 """Pictures of images and masks with one class palette for the whole course."""
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
 
 import matplotlib.pyplot as plt
@@ -8,7 +9,7 @@ import numpy as np
 from matplotlib.patches import Patch
 
 from marslab import CLASS_NAMES, NUM_CLASSES
-from marslab.validation import check_labels
+from marslab.validation import check_images, check_int, check_labels
 
 # One colour per class, used by every lesson: Background, Soil, Bedrock, Sand, Big Rock (RGB 0-255).
 PALETTE = np.array([
@@ -103,18 +104,39 @@ def show_pair(image: np.ndarray, masks: dict[str, np.ndarray], title: str = "", 
 
 
 def browse(images: np.ndarray, masks: np.ndarray, clean_masks: np.ndarray | None = None, start: int = 0):
-    """An ipywidgets slider that flips through images (N, H, W) with their masks (and clean masks, if given)."""
-    import ipywidgets as widgets
-    def show(index: int) -> None:
+    """An ipywidgets slider that flips through images (N, H, W) with their masks (and clean masks, if given):
+    the slider above a PNG picture (an `ipywidgets.Image`) that it redraws; returns the box of the two.
+
+    Not `ipywidgets.interact`, whose output goes to an Output widget: executing a notebook headless
+    (nbclient, so nbconvert and nbval), the client then sends the Output widget's state to the kernel on
+    the shell channel while it waits there for the cell's reply, and in about half the runs it saw that
+    reply only when the cell's timeout ran out (never, without a timeout). tests/test_headless.py.
+    """
+    import ipywidgets as widgets  # only for the interactive browser
+
+    images = check_images(images, image_shape=None)
+    masks = check_labels(masks, image_shape=None, count=len(images))
+    if clean_masks is not None:
+        clean_masks = check_labels(clean_masks, "clean_masks", image_shape=None, count=len(images))
+    start = check_int(start, "start", 0, len(images) - 1)
+
+    def picture(index: int) -> bytes:
         shown = {"mask": masks[index]}
         if clean_masks is not None:
             shown["clean mask"] = clean_masks[index]
-        show_pair(images[index], shown, title=f"image {index}")
-        plt.show()
+        fig = show_pair(images[index], shown, title=f"image {index}")
+        png = io.BytesIO()
+        fig.savefig(png, format="png")
+        plt.close(fig)  # shown as the PNG only
+        return png.getvalue()
 
     slider = widgets.IntSlider(value=start, min=0, max=len(images) - 1, description="image", continuous_update=False,
                                layout=widgets.Layout(width="60%"))
-    return widgets.interact(show, index=slider)
+    image = widgets.Image(value=picture(start), format="png")
+    slider.observe(lambda change: setattr(image, "value", picture(change["new"])), names="value")
+    box = widgets.VBox([slider, image])
+    box.add_class("marslab-browser")
+    return box
 
 
 def show_augmentations(images: np.ndarray, masks: np.ndarray, augmentations: Mapping[str, Callable],

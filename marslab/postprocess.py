@@ -30,6 +30,7 @@ def predict_probs(model, images: np.ndarray, batch_size: int = 64, flips: Sequen
     model: one Keras model, or a list of them (an ensemble, e.g. one network trained with several
     seeds), whose probabilities are averaged too.
     """
+    check_int(batch_size, "batch_size", 1)
     unknown = set(flips) - set(FLIPS)
     if unknown or not flips:
         raise ValueError(f"flips must be a non-empty list of {sorted(FLIPS)}, got {list(flips)}")

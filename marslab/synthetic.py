@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from marslab import BACKGROUND, BEDROCK, BIG_ROCK, IMAGE_SHAPE, SAND, SOIL
+from marslab import BACKGROUND, BEDROCK, BIG_ROCK, IMAGE_SHAPE, NUM_CLASSES, SAND, SOIL
 from marslab.cache import cache_dir, load_set, save_set
 from marslab.course_file import MarsData
 
@@ -43,13 +43,24 @@ def make_mars(seed: int = 0, n_train: int = 2615, n_test: int = 10022, n_aliens:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     if n_aliens > n_train:
         raise ValueError(f"n_aliens ({n_aliens}) cannot exceed n_train ({n_train})")
-    path = cache_dir() / f"mars_v{GENERATOR_VERSION}_seed{seed}_{n_train}_{n_test}_{n_aliens}"
-    if cache and path.is_dir():
-        return load_set(path, source="synthetic")
+    key = f"mars_v{GENERATOR_VERSION}_seed{seed}_{n_train}_{n_test}_{n_aliens}"
+    if cache:
+        cached = load_set(cache_dir() / key, _cache_layout(n_train, n_test, n_aliens), source="synthetic")
+        if cached is not None:
+            return cached
     data = _generate(int(seed), int(n_train), int(n_test), int(n_aliens))
     if cache:
-        save_set(path, data, stale_prefix="mars_v", current_prefix=f"mars_v{GENERATOR_VERSION}_")
+        save_set(cache_dir() / key, data, stale_pattern=r"mars_v\d+_seed\d+_\d+_\d+_\d+")
     return data
+
+
+def _cache_layout(n_train: int, n_test: int, n_aliens: int) -> dict:
+    """What a cached set must hold: {array: (shape, dtype, labels 0..n-1 or None)}."""
+    labels = {"masks": n_train, "clean_masks": n_train, "test_masks": n_test, "test_clean_masks": n_test}
+    layout = {name: ((n, H, W), "uint8", NUM_CLASSES) for name, n in labels.items()}
+    layout.update(images=((n_train, H, W), "uint8", None), test_images=((n_test, H, W), "uint8", None),
+                  alien_index=((n_aliens,), "int64", n_train))  # indices 0..n_train-1
+    return layout
 
 
 def _generate(seed: int, n_train: int, n_test: int, n_aliens: int) -> MarsData:

@@ -11,12 +11,16 @@ import contextlib
 import json
 import math
 import os
+import re
+import sys
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from marslab.config import keras_backend, list_gpus, tensorflow
+from marslab.files import atomic_path, remove_stale_temporaries
 from marslab.metrics import CompetitionMeanIoU
 from marslab.models.supervision import losses_for, targets_for
 
@@ -47,19 +51,83 @@ def make_optimizer(total_steps: int, learning_rate: float = 1e-3, weight_decay: 
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)
 
 
+class SafeCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' best-model checkpoint, made safe for work already done.
+
+    Saves the model whenever `monitor` improves, to a temporary file renamed over `filepath` in one step
+    (a kill during the save never leaves a corrupt checkpoint), with the monitored value beside it in
+    `<filepath stem>.json`. A checkpoint left by an earlier run counts: this run replaces it only when it
+    does better than the value recorded with it, unless `overwrite=True`. An earlier checkpoint without a
+    readable record (or monitored on something else) is renamed `<stem>.earlier-<its time>.keras`, with a note.
+    """
+
+    def __init__(self, filepath: str | os.PathLike, monitor: str = MONITOR, mode: str = "max",
+                 overwrite: bool = False):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', found {mode!r}")
+        super().__init__(str(filepath), monitor=monitor, mode=mode, save_best_only=True)
+        self.path, self.record = Path(filepath), Path(filepath).with_suffix(".json")
+        self.overwrite, self.mode_name = overwrite, mode
+        self.best_value = self._earlier_best()
+
+    def _earlier_best(self) -> float | None:
+        """The value recorded with an earlier run's checkpoint (None: none to beat). An earlier checkpoint
+        whose value is not on record (an older marslab, another monitor) is kept under another name."""
+        if self.overwrite or not self.path.exists():
+            return None
+        try:
+            record = json.loads(self.record.read_text())
+            if record["monitor"] == self.monitor and record["mode"] == self.mode_name:
+                return float(record["value"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.path.stat().st_mtime))
+        kept, n = self.path.with_name(f"{self.path.stem}.earlier-{stamp}{self.path.suffix}"), 1
+        while kept.exists() or kept.with_suffix(".json").exists():  # never over another kept one
+            n += 1
+            kept = self.path.with_name(f"{self.path.stem}.earlier-{stamp}-{n}{self.path.suffix}")
+        os.rename(self.path, kept)
+        if self.record.exists():
+            os.rename(self.record, kept.with_suffix(".json"))
+        print(f"marslab: {self.path} came from an earlier run whose {self.monitor} is not on record; kept as "
+              f"{kept.name}", file=sys.stderr)
+        return None
+
+    def on_train_begin(self, logs=None):
+        remove_stale_temporaries(self.path.parent, re.escape(self.path.name))  # saves killed midway
+
+    def _better(self, value: float) -> bool:
+        if self.best_value is None:
+            return True
+        return value > self.best_value if self.mode_name == "max" else value < self.best_value
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value) or not self._better(float(value)):
+            return
+        self.best_value = float(value)
+        with atomic_path(self.path, suffix=".keras") as tmp:  # Keras saves only to a name ending in .keras
+            self.model.save(str(tmp), overwrite=True)
+        with atomic_path(self.record) as tmp:
+            tmp.write_text(json.dumps({"monitor": self.monitor, "mode": self.mode_name, "value": self.best_value,
+                                       "epoch": epoch + 1}))
+
+
 def make_callbacks(out_dir: str | os.PathLike, monitor: str = MONITOR, patience: int = 10,
-                   mode: str = "max") -> list[keras.callbacks.Callback]:
+                   mode: str = "max", overwrite: bool = False) -> list[keras.callbacks.Callback]:
     """Early stopping (best weights restored), best-model checkpoint and a CSV log, all on `monitor`.
 
-    Writes `out_dir/best.keras` (the model at its best epoch) and `out_dir/history.csv` (one row per epoch).
+    Writes `out_dir/best.keras` (the model at its best epoch, `SafeCheckpoint`: written atomically, an
+    earlier run's better checkpoint kept unless `overwrite`) and appends to `out_dir/history.csv` (one
+    row per epoch).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True,
                                       verbose=1),
-        keras.callbacks.ModelCheckpoint(str(out_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True),
-        keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
+        SafeCheckpoint(out_dir / "best.keras", monitor=monitor, mode=mode, overwrite=overwrite),
+        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
     ]
 
 
@@ -131,14 +199,15 @@ def steps_per_epoch(train_data, batch_size: int) -> int:
 def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: str | os.PathLike,
         batch_size: int = 32, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
         warmup_epochs: float = 1.0, patience: int = 10, metric: keras.metrics.Metric | None = None,
-        verbose: int = 1) -> keras.callbacks.History:
+        verbose: int = 1, overwrite: bool = False) -> keras.callbacks.History:
     """Compile `model` with the recipe (AdamW + warmup + cosine, competition mean IoU) and train it.
 
     train_data / val_data: NumPy `(images (N,64,128,1) float32, masks (N,64,128) int)` tuples, or
     batched tf.data.Datasets of such pairs (batch_size is then ignored). A multi-output model (deep
     supervision, class head) gets one target and loss per output (`marslab.models.targets_for`,
     NumPy data only) and is monitored on its main output "probs". The best model (validation mean
-    IoU) is restored at the end and saved in `out_dir/best.keras`; `out_dir/history.csv` logs epochs.
+    IoU) is restored at the end and saved in `out_dir/best.keras` (an earlier run's better checkpoint there
+    is kept unless `overwrite`, see `SafeCheckpoint`); `out_dir/history.csv` logs epochs.
     metric: what to monitor instead (e.g. keras.metrics.BinaryIoU for a one-class background model);
     default `marslab.metrics.CompetitionMeanIoU()`, logged as "mean_iou".
     """
@@ -160,7 +229,7 @@ def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: st
     else:
         train_args = dict(x=train_data)  # a dataset shuffles itself (make_dataset(shuffle=True))
     monitor = f"val_{metric.name}" if single else f"val_probs_{metric.name}"
-    callbacks = make_callbacks(out_dir, monitor=monitor, patience=patience)
+    callbacks = make_callbacks(out_dir, monitor=monitor, patience=patience, overwrite=overwrite)
     return model.fit(**train_args, epochs=epochs, validation_data=val_data, callbacks=callbacks,
                      verbose=verbose)
 

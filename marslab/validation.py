@@ -41,17 +41,11 @@ def check_array(array, name: str, shape: Sequence[int | None], dtype: str | None
     "integer" or "float"), at least one sample unless `allow_empty`, and labels 0..num_classes-1 when
     `num_classes` is given. strict: only a NumPy array is accepted (no lists). Float arrays must be finite.
     """
-    want = shape_text(shape)
     if strict and not isinstance(array, np.ndarray):
-        raise invalid(name, f"be a NumPy array of shape {want}", type(array).__name__, TypeError)
+        raise invalid(name, f"be a NumPy array of shape {shape_text(shape)}", type(array).__name__, TypeError)
     array = np.asarray(array)
-    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
-        probs = num_classes and array.ndim == len(shape) + 1 and array.shape[-1] == num_classes
-        hint = " (argmax the probabilities first)" if probs else ""
-        raise invalid(name, f"have shape {want}", f"{array.shape}{hint}")
-    if not allow_empty and array.shape and array.shape[0] == 0:
-        raise invalid(name, "hold at least one sample", f"shape {array.shape}: an empty array (need N >= 1)")
-    _check_dtype(array, name, dtype, num_classes)
+    check_shape(array.shape, name, shape, allow_empty, num_classes)
+    check_dtype(array.dtype, name, dtype, num_classes, array.shape)
     if num_classes is not None and array.size:
         check_label_values(array, name, num_classes)
     if array.dtype.kind == "f" and array.size and not np.isfinite(array).all():
@@ -59,15 +53,30 @@ def check_array(array, name: str, shape: Sequence[int | None], dtype: str | None
     return array
 
 
-def _check_dtype(array: np.ndarray, name: str, dtype: str | None, num_classes: int | None) -> None:
-    if dtype == "uint8" and array.dtype != np.uint8:
-        raise invalid(name, "be uint8", f"dtype {array.dtype}", DTypeError)
-    if dtype == "integer" and not np.issubdtype(array.dtype, np.integer):
+def check_shape(actual: tuple[int, ...], name: str, shape: Sequence[int | None], allow_empty: bool = False,
+                num_classes: int | None = None) -> None:
+    """Raise unless the shape `actual` fits `shape` (None: any size) and, unless `allow_empty`, N >= 1."""
+    if len(actual) != len(shape) or any(s is not None and s != a for s, a in zip(shape, actual)):
+        probs = num_classes and len(actual) == len(shape) + 1 and actual[-1] == num_classes
+        hint = " (argmax the probabilities first)" if probs else ""
+        raise invalid(name, f"have shape {shape_text(shape)}", f"{tuple(actual)}{hint}")
+    if not allow_empty and actual and actual[0] == 0:
+        raise invalid(name, "hold at least one sample", f"shape {tuple(actual)}: an empty array (need N >= 1)")
+
+
+def check_dtype(dtype: np.dtype, name: str, want: str | None, num_classes: int | None = None,
+                shape: tuple[int, ...] = ()) -> None:
+    """Raise DTypeError unless `dtype` is `want`: "uint8", "integer", "float", "str" (None: any)."""
+    if want == "uint8" and dtype != np.uint8:
+        raise invalid(name, "be uint8", f"dtype {dtype}", DTypeError)
+    if want == "integer" and not np.issubdtype(dtype, np.integer):
         what = f"integer labels 0..{num_classes - 1}" if num_classes else "integers"
-        hint = " (argmax the probabilities first)" if array.dtype.kind == "f" else ""
-        raise invalid(name, f"hold {what}{hint}", f"dtype {array.dtype} with shape {array.shape}", DTypeError)
-    if dtype == "float" and array.dtype.kind != "f":
-        raise invalid(name, "hold floats", f"dtype {array.dtype}", DTypeError)
+        hint = " (argmax the probabilities first)" if dtype.kind == "f" else ""
+        raise invalid(name, f"hold {what}{hint}", f"dtype {dtype} with shape {tuple(shape)}", DTypeError)
+    if want == "float" and dtype.kind != "f":
+        raise invalid(name, "hold floats", f"dtype {dtype}", DTypeError)
+    if want == "str" and dtype.kind != "U":
+        raise invalid(name, "hold a string", f"dtype {dtype}", DTypeError)
 
 
 def check_label_values(labels: np.ndarray, name: str, num_classes: int = NUM_CLASSES) -> None:

@@ -172,7 +172,10 @@ def test_environment_report_names_versions_devices_profile_and_data(monkeypatch,
     assert report["profile"] == config.get_profile()
     assert report["data"].startswith("synthetic")
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "mars_for_students.npz").write_bytes(b"")
+    (tmp_path / "data" / "mars_for_students.npz").write_bytes(b"")  # issue 24: found, opened, and not usable
+    assert environment_report()["data"].startswith("unusable: ")
+    train = np.zeros((2, 2, 64, 128), np.uint8)
+    np.savez(tmp_path / "data" / "mars_for_students.npz", training_set=train, test_set=train[:, 0])
     assert environment_report()["data"].startswith("real")
 
 

@@ -1,6 +1,7 @@
 """Checks for exercises/08_losses.ipynb: soft Dice and focal losses written with keras.ops."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -43,6 +44,26 @@ def _call(fn, labels, probs, **kwargs) -> float:
     return scalar(fn(ops.convert_to_tensor(labels), ops.convert_to_tensor(probs), **kwargs), "the loss")
 
 
+def _expect_keras_loss(fn, **kwargs) -> None:
+    """The question asks for keras.ops: the loss must return a backend tensor and run inside `model.fit`,
+    where its inputs are symbolic tensors that NumPy cannot compute with."""
+    labels, probs = _cases()[0]
+    out = fn(ops.convert_to_tensor(labels), ops.convert_to_tensor(probs), **kwargs)
+    if not ops.is_tensor(out):
+        raise Incorrect(f"your loss returned a {type(out).__name__}, not a Keras backend tensor: Keras must "
+                        "differentiate it inside model.fit, so write it with keras.ops (ops.sum, ops.log, "
+                        "ops.one_hot, ...) instead of NumPy")
+    inputs = keras.Input(probs.shape[1:3] + (1,))
+    model = keras.Model(inputs, keras.layers.Conv2D(probs.shape[-1], 1, activation="softmax")(inputs))
+    model.compile(optimizer="sgd", loss=lambda y_true, y_pred: fn(y_true, y_pred, **kwargs))
+    try:  # a stub has raised NotImplementedError in the eager call above; anything raised here is the answer's
+        model.train_on_batch(np.zeros(labels.shape + (1,), "float32"), labels)
+    except Exception as err:  # (TensorFlow says NotImplementedError when NumPy meets a symbolic tensor)
+        raise Incorrect(f"your loss fails inside model.fit, where it gets symbolic tensors "
+                        f"({type(err).__name__}: {str(err).splitlines()[0][:120]}): use keras.ops, not NumPy, "
+                        "and no Python `if` on tensor values") from None
+
+
 def _test_dice(fn) -> None:
     expect_callable(fn)
     for labels, probs in _cases():
@@ -62,6 +83,7 @@ def _test_dice(fn) -> None:
     labels = _cases()[0][0]
     perfect = np.eye(5, dtype=np.float32)[labels]
     expect(abs(_call(fn, labels, perfect)) < 1e-5, "a perfect prediction should have loss 0")
+    _expect_keras_loss(fn)
 
 
 q1 = Question(
@@ -100,6 +122,7 @@ def _test_focal(fn) -> None:
                 raise Incorrect("your loss is num_classes times too small: you averaged over the classes too; sum "
                                 "over the classes (axis=-1), then average over the pixels")
             raise Incorrect(f"gamma={gamma}: expected {want:.5f}, got {got:.5f}")
+    _expect_keras_loss(fn, gamma=2.0)
 
 
 q2 = Question(
