@@ -114,7 +114,7 @@ class RandomAffine(keras.layers.Layer):
 def _keras_cv_layer(name: str, strength, seed: int):
     """The keras-cv 0.9 layer for one named strength (the optional extra marslab[keras-cv])."""
     try:
-        import keras_cv
+        import keras_cv  # optional and heavy: imported only when asked for
     except ImportError:
         raise ImportError("library='keras_cv' needs the optional keras-cv package: pip install 'marslab[keras-cv]'") \
             from None

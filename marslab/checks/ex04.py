@@ -76,7 +76,8 @@ q1 = Question(
         noisy = image + rng.normal(0.0, noise_std, image.shape)
         return np.clip(noisy, 0.0, 1.0), mask
     """,
-    correct_message="Keras' preprocessing layers do the same on whole batches, with one random draw per image (lesson 04).",
+    correct_message="Keras' preprocessing layers do the same on whole batches, with one random draw per image "
+                    "(lesson 04).",
 )
 
 QUESTIONS = [q1]
