@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LEFT_OUT = ("keras-cv", "playwright", "tensorflow", "keras", "numpy")
+LEFT_OUT = ("keras-cv", "playwright", "tensorflow", "keras", "numpy", "marslab")  # marslab[site]: the website
 
 
 def main(command: str, *args: str) -> None:

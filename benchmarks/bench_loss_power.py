@@ -1,6 +1,6 @@
 """Which class-weight power, peak learning rate, loss and network the recipe trains with.
 
-`marslab.training.recipe_loss(masks, power, dice)` weights each class by inverse frequency ** power with
+`marslab.recipe.recipe_loss(masks, power, dice)` weights each class by inverse frequency ** power with
 Background zeroed (power 1 is report 000's inverse frequency, power 0 plain cross-entropy on classes
 1-4), and adds `dice` times a per-class soft Dice with the same weights. On the synthetic set Big Rock
 is about 0.14 % of the pixels, so at power 1 its pixels weigh about 175 times the average one.
@@ -24,8 +24,16 @@ import tempfile
 import time
 
 import numpy as np
+from bench_quality import add_recipe_arguments, build_recipe_model, recipe_options, split
 
-from bench_quality import add_recipe_arguments, as_inputs, build_recipe_model, recipe_options, split
+from marslab import seed_everything
+from marslab.config import keras_backend, list_gpus
+from marslab.experiments import score_row
+from marslab.pipeline import to_model_input
+from marslab.postprocess import predict_probs, to_labels
+from marslab.recipe import recipe_loss
+from marslab.synthetic import make_mars
+from marslab.training import fit
 
 CONFIGS = {
     "default": dict(n_train=1000, filters=16, depth=4, epochs=3, batch_size=32, synthetic=(2615, 110)),
@@ -45,20 +53,16 @@ def parse_setting(text: str) -> tuple[float, float]:
 
 def train_one(train, val, power: float, learning_rate: float, cfg: dict, seed: int) -> dict:
     """Train one setting; returns its weights, per-epoch loss and validation mean IoU, best-epoch row, seconds."""
-    from marslab import seed_everything
-    from marslab.postprocess import predict_probs, to_labels
-    from marslab.training import evaluate, fit, recipe_loss
-
     seed_everything(seed, deterministic=False)
     model = build_recipe_model(cfg)
     loss = recipe_loss(train[1], power=power, dice=cfg["dice"])
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        history = fit(model, (as_inputs(train[0]), train[1]), (as_inputs(val[0]), val[1]), epochs=cfg["epochs"],
+        history = fit(model, (to_model_input(train[0]), train[1]), (to_model_input(val[0]), val[1]), epochs=cfg["epochs"],
                       loss=loss, out_dir=tmp, batch_size=cfg["batch_size"], learning_rate=learning_rate,
                       weight_decay=1e-4, warmup_epochs=1, patience=cfg["epochs"], verbose=2)
     seconds = time.perf_counter() - start
-    best = evaluate(val[1], to_labels(predict_probs(model, val[0])))  # fit restored the best epoch
+    best = score_row(val[1], to_labels(predict_probs(model, val[0])))  # fit restored the best epoch
     return dict(power=power, learning_rate=learning_rate, weights=np.round(np.array(loss.class_weights), 3).tolist(),
                 loss=history.history["loss"], val_mean_iou=history.history["val_mean_iou"], best=best,
                 seconds=seconds)
@@ -90,9 +94,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
     cfg = dict(CONFIGS["quick" if args.quick else "default"])
     cfg.update({k: v for k, v in vars(args).items() if k in cfg and v is not None})
     cfg.update(recipe_options(args))
-
-    from marslab.config import keras_backend, list_gpus
-    from marslab.synthetic import make_mars
 
     n_images, n_aliens = cfg["synthetic"]
     data = make_mars(seed=args.seed, n_train=n_images, n_test=8, n_aliens=n_aliens)

@@ -5,11 +5,11 @@ width) and are scored with the competition metric (mean IoU over classes 1-4) an
 the hidden test labels. Target (issue): the recipe beats the baseline by at least 0.10 mean IoU.
 
 - baseline (lesson 05): U-Net, Adam 1e-3, plain sparse cross-entropy, early stopping; argmax.
-- recipe (lessons 03, 04, 08, 09, 10): `marslab.training.recipe_model`, the same U-Net (--architecture
+- recipe (lessons 03, 04, 08, 09, 10): `marslab.recipe.recipe_model`, the same U-Net (--architecture
   unet3plus: report 000's UNet3+ with residual blocks and transposed convolutions, §4.4, which trained
   worse here; see bench_loss_power.py); `recipe_loss`: cross-entropy plus --dice (default 1) times a
   per-class soft Dice, both with inverse-frequency class weights raised to --loss-power (default
-  `marslab.training.RECIPE_LOSS_POWER`, 0.5, as in lesson 09) and the Background weight zeroed; peak
+  `marslab.recipe.RECIPE_LOSS_POWER`, 0.5, as in lesson 09) and the Background weight zeroed; peak
   learning rate --learning-rate (default 1e-3); Big Rock copy-paste (report 002) and 4x oversampling
   (report 000); horizontal flips; AdamW with warmup and cosine annealing, early stopping and checkpoint
   on validation mean IoU (report 000 §4.5); flip TTA (report 003, horizontal only); labels from classes
@@ -23,32 +23,7 @@ machine without TensorFlow). Mixed precision on GPU.
     python benchmarks/bench_quality.py            # full: the whole set, real epochs (GPU)
     python benchmarks/bench_quality.py --quick    # a tiny CPU run that only shows the code path works
 
-Recorded runs (mean IoU on the hidden test split, TensorFlow 2.21, 2 CPU cores; details and the
-per-class table in benchmarks/README.md, Quality):
-- --quick, TensorFlow and KERAS_BACKEND=jax, CPU: runs end to end (about 2 minutes); the numbers mean
-  nothing at this size.
-- 2026-12-02, an earlier recipe (UNet3+ with residual blocks, cross-entropy without Dice),
-  --filters 16 --epochs 10 --recipe-epochs 3 --copies 200 --n-test 3000 --loss-power 0: baseline 0.5606,
-  recipe 0.5803 with TTA and tuned class weights; gain +0.0196. The UNet3+'s training loss rose.
-- 2026-12-03, this recipe (U-Net, cross-entropy + Dice at power 0.5), --filters 16 --epochs 24
-  --recipe-epochs 8 --copies 200, the whole 10022-image test split, 2208 s: baseline 0.5691 (Big Rock
-  0.000); recipe 0.6240 argmax, 0.6332 with flip TTA, 0.6359 with TTA and tuned class weights (Big Rock
-  0.209). Gain +0.0668: target NOT met on this reduced CPU run.
-- 2026-12-03, the same with --standardize (per-image input standardization): with --recipe-epochs 16
-  (3274 s) the baseline repeated its figures exactly (its training is deterministic for a seed) and the
-  recipe scored 0.6308 (gain +0.0617): its validation mean IoU peaked at epoch 10 (0.627) and then fell
-  while the training loss kept falling, so longer training overfits at this width; with 8 recipe epochs
-  (the recipe half alone, 981 s) 0.6283. Neither beats the plain input's 0.6359.
-- 2026-12-03, the full profile's width on the CPU, --filters 32 --epochs 24 --recipe-epochs 8 --copies 200
-  (5886 s): baseline 0.5852 (Big Rock 0.000; 0.6289 with tuned class weights); recipe 0.6389 argmax,
-  0.6453 with flip TTA, 0.6426 with TTA and tuned class weights (Big Rock 0.242). Gain +0.0574: the
-  wider network lifted the baseline more than the recipe.
-- 2026-12-03, later, filters 16 as above, recipe models kept and combined: seeds 0, 1, 2 alone 0.6353,
-  0.6361, 0.6353; --ensemble 2: 0.6477 (+0.0786); --ensemble 3: 0.6510 (+0.0819), the best so far,
-  target NOT met. A binary Big Rock model merged three ways, hysteresis on Big Rock and copy-paste with
-  the rock's surroundings each moved the recipe by less than 0.003.
-- full profile on a GPU (filters 32, 60 epochs, best with --ensemble 3): not run yet; this is the run
-  that decides the target.
+Recorded runs: benchmarks/README.md, "Quality" (the figures, the per-class tables and what each run changed).
 """
 from __future__ import annotations
 
@@ -57,9 +32,22 @@ import os
 import tempfile
 import time
 
+import keras
 import numpy as np
 
-from marslab.training import RECIPE_ARCHITECTURES
+from marslab import seed_everything
+from marslab.augment import copy_paste
+from marslab.cleaning import find_aliens, remove_images, stratified_split
+from marslab.config import keras_backend, list_gpus
+from marslab.experiments import score_row
+from marslab.metrics import CompetitionMeanIoU
+from marslab.models import unet
+from marslab.pipeline import to_model_input
+from marslab.postprocess import foreground_labels, predict_probs, to_labels, tune_class_weights, weighted_labels
+from marslab.recipe import RECIPE_ARCHITECTURES, RECIPE_LOSS_POWER, recipe_loss, recipe_model
+from marslab.synthetic import make_mars
+from marslab.training import fit, set_mixed_precision
+from marslab.weights import oversample_indices
 
 # recipe_epochs None means `epochs`. An epoch of the recipe's training set (copy-paste, 4x Big Rock,
 # flips) is about 3.4 baseline epochs, so a CPU run can give the recipe fewer for a similar step count.
@@ -75,15 +63,9 @@ TTA_FLIPS = ("none", "horizontal")
 
 def split(data, seed: int):
     """(x_train, y_train), (x_val, y_val) as uint8 arrays: aliens removed, stratified on Big Rock."""
-    from marslab.cleaning import find_aliens, remove_images, stratified_split
-
     clean = remove_images(data, find_aliens(data.masks))
     train, val = stratified_split(clean.masks, val_fraction=0.15, seed=seed)
     return (clean.images[train], clean.masks[train]), (clean.images[val], clean.masks[val])
-
-
-def as_inputs(images: np.ndarray) -> np.ndarray:
-    return images[..., None].astype("float32") / 255.0
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,36 +84,25 @@ def recipe_options(args: argparse.Namespace) -> dict:
 
 def build_recipe_model(cfg: dict):
     """`recipe_model` with the cfg's width, depth, network and input option."""
-    from marslab.training import recipe_model
-
     return recipe_model(filters=cfg["filters"], depth=cfg["depth"], architecture=cfg["architecture"],
                         standardize_input=cfg["standardize_input"])
 
 
 def train_baseline(train, val, cfg: dict, seed: int, out_dir: str):
     """Lesson 05: U-Net, Adam, sparse cross-entropy, early stopping on validation mean IoU."""
-    import keras
-
-    from marslab import seed_everything
-    from marslab.metrics import CompetitionMeanIoU
-    from marslab.models import unet
-
     seed_everything(seed, deterministic=False)
     model = unet(filters=cfg["filters"], depth=cfg["depth"])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy",
                   metrics=[CompetitionMeanIoU()])
     stop = keras.callbacks.EarlyStopping("val_mean_iou", mode="max", patience=cfg["patience"],
                                          restore_best_weights=True)
-    model.fit(as_inputs(train[0]), train[1], validation_data=(as_inputs(val[0]), val[1]), epochs=cfg["epochs"],
+    model.fit(to_model_input(train[0]), train[1], validation_data=(to_model_input(val[0]), val[1]), epochs=cfg["epochs"],
               batch_size=cfg["batch_size"], callbacks=[stop], verbose=2)
     return model
 
 
 def recipe_training_set(images: np.ndarray, masks: np.ndarray, copies: int, seed: int):
     """Big Rock copy-paste, Big Rock images 4x, then every image also flipped left-right (uint8 arrays)."""
-    from marslab.augment import copy_paste
-    from marslab.weights import oversample_indices
-
     pasted = copy_paste(images, masks, copies, seed=seed)
     images, masks = np.concatenate([images, pasted[0]]), np.concatenate([masks, pasted[1]])
     index = oversample_indices(masks, factor=4)
@@ -141,24 +112,20 @@ def recipe_training_set(images: np.ndarray, masks: np.ndarray, copies: int, seed
 
 def train_recipe(train, val, cfg: dict, seed: int, out_dir: str):
     """The final recipe (see the module docstring); returns the model at its best validation epoch."""
-    from marslab import seed_everything
-    from marslab.training import fit, recipe_loss, set_mixed_precision
-
     seed_everything(seed, deterministic=False)
     set_mixed_precision()  # float16 on GPU only
     images, masks = recipe_training_set(*train, cfg["copies"], seed)
     model = build_recipe_model(cfg)
-    fit(model, (as_inputs(images), masks), (as_inputs(val[0]), val[1]), epochs=cfg["recipe_epochs"],
+    fit(model, (to_model_input(images), masks), (to_model_input(val[0]), val[1]), epochs=cfg["recipe_epochs"],
         loss=recipe_loss(train[1], power=cfg["loss_power"], dice=cfg["dice"]), out_dir=out_dir,
         batch_size=cfg["batch_size"], learning_rate=cfg["learning_rate"], weight_decay=1e-4, warmup_epochs=1,
         patience=cfg["patience"], verbose=2)
     return model
 
 
-def score_row(name: str, true_masks: np.ndarray, preds: np.ndarray) -> dict:
-    from marslab.training import evaluate
-
-    return {"model": name, **evaluate(true_masks, preds)}
+def table_row(name: str, true_masks: np.ndarray, preds: np.ndarray) -> dict:
+    """One row of the printed table: the model's name, then `marslab.experiments.score_row`."""
+    return {"model": name, **score_row(true_masks, preds)}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -174,7 +141,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--loss-power", type=float,
                         help="class weights = inverse frequency ** power, Background zeroed (default: "
-                             "marslab.training.RECIPE_LOSS_POWER, recipe_loss's and lesson 09's; 0: only "
+                             "marslab.recipe.RECIPE_LOSS_POWER, recipe_loss's and lesson 09's; 0: only "
                              "Background zeroed; 1 is report 000's inverse frequency)")
     add_recipe_arguments(parser)
     parser.add_argument("--learning-rate", type=float, default=1e-3, help="the recipe's peak learning rate")
@@ -189,11 +156,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
         parser.error(f"--ensemble is the number of recipe models to average, at least 1; got {cfg['ensemble']}")
     cfg["n_aliens"] = min(cfg["n_aliens"], cfg["n_train"] // 4)
 
-    from marslab.config import keras_backend, list_gpus
-    from marslab.postprocess import foreground_labels, predict_probs, to_labels, tune_class_weights, weighted_labels
-    from marslab.synthetic import make_mars
-    from marslab.training import RECIPE_LOSS_POWER
-
     cfg["loss_power"] = RECIPE_LOSS_POWER if args.loss_power is None else args.loss_power
     cfg["learning_rate"] = args.learning_rate
     cfg.update(recipe_options(args))
@@ -207,19 +169,19 @@ def main(argv: list[str] | None = None) -> list[dict]:
         baseline = train_baseline(train, val, cfg, args.seed, tmp)
         seconds["baseline"] = time.perf_counter() - t
         base_probs = predict_probs(baseline, data.test_images)
-        rows.append(score_row("baseline (lesson 05)", truth, to_labels(base_probs)))
+        rows.append(table_row("baseline (lesson 05)", truth, to_labels(base_probs)))
         base_weights = tune_class_weights(predict_probs(baseline, val[0]), val[1])
-        rows.append(score_row("baseline + tuned class weights", truth, weighted_labels(base_probs, base_weights)))
+        rows.append(table_row("baseline + tuned class weights", truth, weighted_labels(base_probs, base_weights)))
         t = time.perf_counter()  # ensemble > 1: more recipe models, seeds seed+1, ..., their probabilities averaged
         recipe = [train_recipe(train, val, cfg, args.seed + k, os.path.join(tmp, f"recipe{k}")) for k in range(cfg["ensemble"])]
         seconds["recipe"] = time.perf_counter() - t
     plain = predict_probs(recipe, data.test_images)
     tta = predict_probs(recipe, data.test_images, flips=TTA_FLIPS)
-    rows.append(score_row("recipe, argmax", truth, to_labels(plain)))
-    rows.append(score_row("recipe, classes 1-4", truth, foreground_labels(plain)))
-    rows.append(score_row("recipe, classes 1-4 + flip TTA", truth, foreground_labels(tta)))
+    rows.append(table_row("recipe, argmax", truth, to_labels(plain)))
+    rows.append(table_row("recipe, classes 1-4", truth, foreground_labels(plain)))
+    rows.append(table_row("recipe, classes 1-4 + flip TTA", truth, foreground_labels(tta)))
     weights = tune_class_weights(predict_probs(recipe, val[0], flips=TTA_FLIPS), val[1])  # on validation, never on the test split
-    rows.append(score_row("recipe, TTA + tuned class weights", truth, weighted_labels(tta, weights)))
+    rows.append(table_row("recipe, TTA + tuned class weights", truth, weighted_labels(tta, weights)))
 
     device = ", ".join(list_gpus()) or f"CPU ({os.cpu_count()} cores)"
     label = ("quick" if args.quick else "full") + (" with overrides" if overrides else "")

@@ -2,7 +2,7 @@
 of a few choices on 30 % of the training images match their ranking on all of them?
 
 Three choices, one pair far apart and one close: (a) U-Net + plain cross-entropy, (b) U-Net + the
-recipe's loss (class-weighted cross-entropy + Dice, `training.recipe_loss`), (c) the same with an SE
+recipe's loss (class-weighted cross-entropy + Dice, `recipe.recipe_loss`), (c) the same with an SE
 block at the bottleneck (report 004's +3 %). Each is trained on a stratified 30 % subset and on the whole
 training split (same epochs, so the subset run costs 30 % of the time), with two seeds, and scored on
 one validation split with the competition metric. The table gives every run, the mean per cell and the
@@ -26,7 +26,7 @@ FRACTIONS = (0.3, 1.0)
 def choices(masks: np.ndarray) -> dict:
     """{label: (build(filters, depth), loss)}."""
     from marslab.models import unet
-    from marslab.training import recipe_loss
+    from marslab.recipe import recipe_loss
 
     weighted = recipe_loss(masks)
     return {

@@ -1,21 +1,17 @@
 """marslab: helpers for the Mars terrain segmentation course.
 
-On the TensorFlow backend, importing marslab imports TensorFlow once with its C++ start-up log lines
-(oneDNN notice, "could not find cuda drivers" on a CPU) kept out of the lessons' output.
+`import marslab` is light: it imports NumPy, not TensorFlow, and changes nothing in the process. The class
+ids and names live here, once. Notebooks call `marslab.quiet()` before they import Keras, which keeps
+TensorFlow's C++ start-up lines out of their output (see `marslab.config.quiet`).
 """
-import os as _os
-
-# Keep TensorFlow's C++ start-up chatter out of the lessons (set before any TensorFlow import).
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from marslab.config import get_profile, quiet, seed_everything
 
 __version__ = "0.1.0"
 
 CLASS_NAMES: tuple[str, ...] = ("Background", "Soil", "Bedrock", "Sand", "Big Rock")
 NUM_CLASSES: int = len(CLASS_NAMES)
+BACKGROUND, SOIL, BEDROCK, SAND, BIG_ROCK = range(NUM_CLASSES)
 IMAGE_SHAPE: tuple[int, int] = (64, 128)
 
-from marslab.config import get_profile, quiet_tensorflow_start, seed_everything  # noqa: E402
-
-quiet_tensorflow_start()
-
-__all__ = ["CLASS_NAMES", "NUM_CLASSES", "IMAGE_SHAPE", "get_profile", "seed_everything", "__version__"]
+__all__ = ["CLASS_NAMES", "NUM_CLASSES", "BACKGROUND", "SOIL", "BEDROCK", "SAND", "BIG_ROCK", "IMAGE_SHAPE",
+           "get_profile", "quiet", "seed_everything", "__version__"]

@@ -16,15 +16,15 @@ rare-class patches; report 004 grew the set offline to 32064 images.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 import keras
 import numpy as np
 from scipy import ndimage
 
-from marslab.pipeline import validate_images, validate_masks
+from marslab import BIG_ROCK
+from marslab.pipeline import make_dataset
+from marslab.validation import check_images, check_labels
 
-BIG_ROCK = 4
 BLUR_PROBABILITY = 0.5  # blur half the images, each batch with its own sigma up to the strength
 STRENGTH_NAMES = ("flip", "rotation", "shift", "zoom", "blur", "noise", "brightness", "contrast")
 PHOTOMETRIC = {"blur": 1.0, "noise": 0.02, "brightness": 0.1, "contrast": 0.1}
@@ -114,7 +114,7 @@ class RandomAffine(keras.layers.Layer):
 def _keras_cv_layer(name: str, strength, seed: int):
     """The keras-cv 0.9 layer for one named strength (the optional extra marslab[keras-cv])."""
     try:
-        import keras_cv
+        import keras_cv  # optional and heavy: imported only when asked for
     except ImportError:
         raise ImportError("library='keras_cv' needs the optional keras-cv package: pip install 'marslab[keras-cv]'") \
             from None
@@ -214,8 +214,6 @@ def build_augmentation(preset: str = "none", seed: int = 0, library: str = "kera
 def augment_arrays(augmentation: Augmentation, images: np.ndarray, masks: np.ndarray,
                    batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Run `augmentation` over uint8 images (N,64,128) and masks (N,64,128); returns uint8 arrays the same shape."""
-    from marslab.pipeline import make_dataset
-
     out_images, out_masks = [], []
     for x, y in make_dataset(images, masks, batch_size=batch_size, augment=augmentation, cache=False):
         out_images.append(np.round(x.numpy()[..., 0] * 255).astype(np.uint8))
@@ -230,8 +228,8 @@ def augment_offline(images: np.ndarray, masks: np.ndarray, size: int, augmentati
     The N originals come first, then `size - N` augmented copies of randomly chosen originals.
     Returns uint8 images (size,64,128) and masks (size,64,128), ready for `make_dataset`.
     """
-    validate_images(images)
-    validate_masks(masks, num_images=len(images))
+    check_images(images)
+    check_labels(masks, count=len(images))
     if size < len(images):
         raise ValueError(f"size must be at least the number of images ({len(images)}), got {size}")
     picks = np.random.default_rng(seed).integers(0, len(images), size - len(images))
@@ -273,8 +271,8 @@ def copy_paste(images: np.ndarray, masks: np.ndarray, n: int, class_id: int = BI
     images (N,64,128) uint8, masks (N,64,128) labels; at least one image must contain `class_id`.
     Returns uint8 images (n,64,128) and masks (n,64,128).
     """
-    validate_images(images)
-    validate_masks(masks, num_images=len(images))
+    check_images(images)
+    check_labels(masks, count=len(images))
     sources = np.flatnonzero((masks == class_id).any(axis=(1, 2)))
     if len(sources) == 0:
         raise ValueError(f"no image contains class {class_id}, so there is nothing to paste")
@@ -285,72 +283,6 @@ def copy_paste(images: np.ndarray, masks: np.ndarray, n: int, class_id: int = BI
         blobs, count = ndimage.label(masks[source] == class_id)
         region = blobs == rng.integers(1, count + 1)
         offset = _random_offset(rng, region, max_shift)
-        out_images[k], out_masks[k] = paste_region(images[target], masks[target], images[source], region, offset, class_id)
+        out_images[k], out_masks[k] = paste_region(images[target], masks[target], images[source], region, offset,
+                                                   class_id)
     return out_images, out_masks
-
-
-# ------------------------------------------------------------------------------------ for the lesson
-def show_augmentations(images: np.ndarray, masks: np.ndarray, augmentations: Mapping[str, Augmentation],
-                       n: int = 3, width: float = 12.0):
-    """A grid: one row per augmentation (the originals first), n image | mask-overlay pairs per row.
-
-    images (>=n,64,128) uint8, masks (>=n,64,128) labels. Returns the matplotlib figure.
-    """
-    import matplotlib.pyplot as plt
-
-    from marslab.plots import legend_handles, overlay
-
-    rows = {"original": (images[:n], masks[:n])}
-    rows.update({name: augment_arrays(aug, images[:n], masks[:n]) for name, aug in augmentations.items()})
-    fig, axes = plt.subplots(len(rows), 2 * n, figsize=(width, width / (2 * n) * 0.55 * len(rows) + 0.6),
-                             squeeze=False)
-    for row, (name, (x, y)) in enumerate(rows.items()):
-        for i in range(n):
-            axes[row, 2 * i].imshow(x[i], cmap="gray", vmin=0, vmax=255)
-            axes[row, 2 * i + 1].imshow(overlay(x[i], y[i]))
-        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center")
-    for ax in axes.flat:
-        ax.set_xticks([]), ax.set_yticks([])
-    fig.legend(handles=legend_handles(), loc="lower center", ncol=5, frameon=False)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
-
-
-def compare_augmentations(augmentations: Mapping[str, Augmentation | str], train: tuple, val: tuple,
-                          build_model: Callable[[], keras.Model], epochs: int, batch_size: int = 32,
-                          learning_rate: float = 1e-3, seed: int = 0):
-    """Train the model of `build_model` once per augmentation, from the same initial weights, with the
-    same data, epochs and seed; score each run on `val`.
-
-    train, val: (images (N,64,128) uint8, masks (N,64,128) labels). Returns a pandas DataFrame, one row
-    per augmentation: mean IoU (the competition metric), per-class IoU and seconds per epoch (the first
-    run's also pays for tracing the train step).
-    """
-    import time
-
-    import pandas as pd
-
-    from marslab import CLASS_NAMES, seed_everything
-    from marslab.metrics import mean_iou, per_class_iou
-    from marslab.models import predict_labels
-    from marslab.pipeline import make_dataset
-
-    seed_everything(seed)
-    model = build_model()  # one model, one compiled train step, reset to the same start for each run
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy")
-    initial_weights = model.get_weights()
-    rows = []
-    for label, augmentation in augmentations.items():
-        model.set_weights(initial_weights)
-        for variable in model.optimizer.variables:  # Adam's moments and step counter back to zero
-            variable.assign(keras.ops.zeros_like(variable))
-        dataset = make_dataset(*train, batch_size=batch_size, shuffle=True, seed=seed, augment=augmentation)
-        start = time.perf_counter()
-        model.fit(dataset, epochs=epochs, shuffle=False, verbose=0)
-        seconds = (time.perf_counter() - start) / epochs
-        preds = predict_labels(model, val[0][..., None] / np.float32(255), batch_size)
-        row = {"augmentation": label, "mean IoU": round(mean_iou(val[1], preds), 3),
-               "s/epoch": round(seconds, 1)}
-        row.update({f"IoU {name}": round(float(iou), 3) for name, iou in zip(CLASS_NAMES[1:], per_class_iou(val[1], preds)[1:])})
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("augmentation")

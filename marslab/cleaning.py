@@ -19,30 +19,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.signal import fftconvolve
 
-from marslab import IMAGE_SHAPE
+from marslab import BIG_ROCK, IMAGE_SHAPE
+from marslab.config import seed_everything
+from marslab.pipeline import to_model_input
+from marslab.validation import check_images, check_labels
 
 if TYPE_CHECKING:
     import keras
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from marslab.data import MarsData
+    from marslab.course_file import MarsData
 
-BIG_ROCK = 4
 MIN_SHARED = 10  # an exact mask repeated at least this often is a fingerprint, not chance
 TEMPLATE_THRESHOLD = 0.75  # correlation above which the template is taken to be in the image
-
-
-def _check_stack(name: str, arr: np.ndarray, integer: bool = True) -> np.ndarray:
-    """`arr` as an array after checking it is a non-empty (N, H, W) stack (integer if asked)."""
-    arr = np.asarray(arr)
-    if arr.ndim != 3:
-        raise ValueError(f"{name} must have shape (N, H, W), got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if integer and not np.issubdtype(arr.dtype, np.integer):
-        raise TypeError(f"{name} must be integer (uint8 images or label masks), got dtype {arr.dtype}")
-    return arr
 
 
 def find_aliens(masks: np.ndarray, min_count: int = MIN_SHARED) -> np.ndarray:
@@ -55,7 +45,7 @@ def find_aliens(masks: np.ndarray, min_count: int = MIN_SHARED) -> np.ndarray:
     the real AI4Mars crops 155 masks are all Background, and a Background band over one class
     repeats up to 69 times): look at what the rule flags before deleting it.
     """
-    masks = _check_stack("masks", masks)
+    masks = check_labels(masks, image_shape=None)
     if min_count < 2:
         raise ValueError(f"min_count must be >= 2 (a mask is always shared with itself), got {min_count}")
     flat = np.ascontiguousarray(masks.reshape(len(masks), -1))
@@ -85,7 +75,7 @@ def template_scores(images: np.ndarray, template: np.ndarray) -> np.ndarray:
     copy up to brightness and contrast. Flat image windows (zero variance) score 0. Threshold rule:
     TEMPLATE_THRESHOLD (0.75: the template explains over half the variance of the window).
     """
-    images = _check_stack("images", images).astype(np.float64)
+    images = check_images(images, image_shape=None).astype(np.float64)
     t = np.asarray(template, dtype=np.float64)
     h, w = t.shape if t.ndim == 2 else (0, 0)
     if t.ndim != 2 or h > images.shape[1] or w > images.shape[2]:
@@ -113,7 +103,7 @@ def build_autoencoder(filters: int = 8, depth: int = 2, input_shape: tuple[int, 
     Each of `depth` stages halves the resolution (filters doubling), so the bottleneck cannot copy
     the image and must learn what ordinary terrain looks like.
     """
-    import keras
+    import keras  # heavy: only the autoencoder detector needs Keras (the other two are NumPy)
     from keras import layers
 
     if depth < 1 or input_shape[0] % 2 ** depth or input_shape[1] % 2 ** depth:
@@ -128,25 +118,21 @@ def build_autoencoder(filters: int = 8, depth: int = 2, input_shape: tuple[int, 
     return keras.Model(inputs, outputs, name="autoencoder")
 
 
-def _as_unit_images(images: np.ndarray) -> np.ndarray:
-    images = _check_stack("images", images)
-    return (images.astype(np.float32) / 255.0)[..., None]
-
-
 def fit_autoencoder(images: np.ndarray, epochs: int = 3, batch_size: int = 32, filters: int = 8,
                     depth: int = 2, seed: int = 0, verbose: int = 0) -> keras.Model:
     """Build and train `build_autoencoder` to reconstruct uint8 images (N, H, W) with the MSE loss."""
-    import keras
+    import keras  # heavy: only the autoencoder detector needs Keras
 
-    x = _as_unit_images(images)
-    keras.utils.set_random_seed(seed)
+    x = to_model_input(check_images(images, image_shape=None), image_shape=None)
+    seed_everything(seed, deterministic=False)  # the seeds only: determinism stays as the caller set it
     model = build_autoencoder(filters, depth, x.shape[1:3])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     model.fit(x, x, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
     return model
 
 
-def autoencoder_scores(model: keras.Model, images: np.ndarray, quantile: float = 0.99, batch_size: int = 256) -> np.ndarray:
+def autoencoder_scores(model: keras.Model, images: np.ndarray, quantile: float = 0.99,
+                       batch_size: int = 256) -> np.ndarray:
     """Reconstruction error (N,) of each uint8 image (N, H, W): a high quantile of its squared pixel errors.
 
     quantile=0.99 scores an image by its worst 1 % of pixels, so a small odd object is not averaged
@@ -154,7 +140,7 @@ def autoencoder_scores(model: keras.Model, images: np.ndarray, quantile: float =
     """
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be in [0, 1], got {quantile}")
-    x = _as_unit_images(images)
+    x = to_model_input(check_images(images, image_shape=None), image_shape=None)
     scores = []
     for start in range(0, len(x), batch_size):
         chunk = x[start:start + batch_size]
@@ -219,7 +205,7 @@ def stratified_split(masks: np.ndarray, val_fraction: float = 0.2, seed: int = 0
     The images with and without the class are each split in the ratio val_fraction, so both sides
     see the rare class; the same seed gives the same split.
     """
-    masks = _check_stack("masks", masks)
+    masks = check_labels(masks, image_shape=None)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     rng = np.random.default_rng(seed)
@@ -235,7 +221,7 @@ def stratified_split(masks: np.ndarray, val_fraction: float = 0.2, seed: int = 0
 # ------------------------------------------------------------------------------------ for the lesson
 def mask_repeats(masks: np.ndarray, top: int = 5) -> list[tuple[int, int, int]]:
     """The `top` most repeated exact masks of masks (N, H, W): (count, first index, classes in it) each."""
-    masks = _check_stack("masks", masks)
+    masks = check_labels(masks, image_shape=None)
     flat = np.ascontiguousarray(masks.reshape(len(masks), -1))
     rows = flat.view(np.dtype((np.void, flat.shape[1]))).ravel()
     _, first, counts = np.unique(rows, return_index=True, return_counts=True)
@@ -255,7 +241,7 @@ def detector_table(found: dict[str, np.ndarray], truth: np.ndarray) -> str:
 def plot_scores(scores: np.ndarray, threshold: float, truth: np.ndarray | None = None, title: str = "",
                 ax: Axes | None = None) -> Axes:
     """Histogram of detector scores (N,) with the threshold as a line; known aliens in their own colour."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # drawing only (about a second to import)
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3))
@@ -276,7 +262,7 @@ def plot_scores(scores: np.ndarray, threshold: float, truth: np.ndarray | None =
 
 def show_images(images: np.ndarray, index: np.ndarray, title: str = "", n: int = 6) -> Figure:
     """The first `n` images (H, W) of images[index] in one row of grey-scale panels, index as captions."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # drawing only (about a second to import)
 
     index = np.asarray(index, dtype=np.int64)[:n]
     fig, axes = plt.subplots(1, max(len(index), 1), figsize=(2.4 * max(len(index), 1), 1.8), squeeze=False)

@@ -1,6 +1,7 @@
 """The `marslab` command: `marslab info | data | score | exercises | grade` (`--help` on each).
 
 Errors print as one line (`marslab <command>: error: ...`) with exit status 2, never a traceback.
+Each sub-command imports what it needs when it runs, so `marslab data` never loads TensorFlow.
 """
 from __future__ import annotations
 
@@ -8,40 +9,43 @@ import argparse
 import os
 import sys
 
-SIZES_HELP = "set sizes of the synthetic data (defaults: the course's 2615 / 10022 / 110); smaller sizes are for quick tries and tests"
+from marslab import CLASS_NAMES, quiet
+from marslab.course_file import npz_path, read_course_npz, save_course_npz
+from marslab.files import refuse_to_overwrite
+from marslab.info import print_report
+from marslab.synthetic import make_mars
+
+SIZES_HELP = ("set sizes of the synthetic data (defaults: the course's 2615 / 10022 / 110); smaller sizes are for "
+              "quick tries and tests")
 
 
 def _synthetic(args: argparse.Namespace):
-    from marslab.synthetic import make_mars
-
     return make_mars(seed=args.seed, n_train=args.n_train, n_test=args.n_test, n_aliens=args.n_aliens)
 
 
 def _info(args: argparse.Namespace) -> None:
-    from marslab.info import print_report
-
     print_report()
 
 
 def _data(args: argparse.Namespace) -> None:
-    from marslab.data import save_course_npz
-
+    out = npz_path(args.out)
+    if not args.force:  # before generating, which takes a while the first time
+        refuse_to_overwrite(out, "course file", "choose another --out, or replace it on purpose with --force")
     dataset = _synthetic(args)
-    path = save_course_npz(dataset, args.out, with_test_masks=args.with_test_masks)
+    path = save_course_npz(dataset, out, with_test_masks=args.with_test_masks, overwrite=args.force)
     extra = " and the hidden test labels" if args.with_test_masks else ""
-    print(f"wrote {path}: {len(dataset.images)} training and {len(dataset.test_images)} test images{extra} (seed {args.seed})")
+    print(f"wrote {path}: {len(dataset.images)} training and {len(dataset.test_images)} test images{extra} "
+          f"(seed {args.seed})")
 
 
 def _score(args: argparse.Namespace) -> None:
-    from marslab import CLASS_NAMES
+    quiet()  # before Keras, which the metrics import (seconds; hence here, not at the top)
     from marslab.metrics import mean_iou, per_class_iou
     from marslab.submission import read_csv
 
     if not os.path.isfile(args.submission):  # before generating the truth, which takes a while the first time
         raise FileNotFoundError(f"submission file {args.submission!r} does not exist")
     if args.truth:
-        from marslab.data import read_course_npz
-
         true_masks = read_course_npz(args.truth).test_masks
         if true_masks is None:
             raise KeyError(f"{args.truth} has no key 'test_masks' (write one with: marslab data --with-test-masks)")
@@ -57,7 +61,7 @@ def _score(args: argparse.Namespace) -> None:
 
 
 def _exercises(args: argparse.Namespace) -> None:
-    from marslab.exercises import generate_exercises
+    from marslab.exercises import generate_exercises  # nbgrader: an instructor-only dependency
 
     written = generate_exercises(args.solutions, args.exercises)
     print(f"wrote {len(written)} exercise notebooks to {args.exercises}/")
@@ -97,7 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="write the synthetic dataset as an npz in the course format",
                        description="Write the synthetic Mars set as an npz in the course format "
                                    "(training_set (N,2,64,128), test_set (M,64,128)).")
-    p.add_argument("--out", default="mars_synthetic.npz", help="output file (default: %(default)s)")
+    p.add_argument("--out", default="mars_synthetic.npz",
+                   help="output file; .npz is added if missing (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists (never done without it)")
     p.add_argument("--with-test-masks", action="store_true", help="also store the hidden test labels (key test_masks)")
     _add_synthetic_options(p)
     p.set_defaults(run=_data)
@@ -111,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_score)
 
     p = sub.add_parser("exercises", help="regenerate exercises/ from solutions/",
-                       description="Regenerate the student notebooks in exercises/ from solutions/.")
+                       description="Regenerate the student notebooks in exercises/ from solutions/. The two "
+                                   "folders must be distinct (neither inside the other), and a notebook in the "
+                                   "exercises folder that holds solution markers is never overwritten.")
     p.add_argument("--solutions", default="solutions", help="source folder (default: %(default)s)")
     p.add_argument("--exercises", default="exercises", help="output folder (default: %(default)s)")
     p.set_defaults(run=_exercises)
@@ -145,10 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, TypeError, KeyError, OSError) as e:
+    except (ValueError, TypeError, KeyError, OSError, ImportError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"marslab {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # files are written under temporary names: nothing half-written is left
+        print(f"marslab {args.command}: interrupted; no file was left half-written", file=sys.stderr)
+        return 130
     return 0
 
 

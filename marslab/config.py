@@ -1,6 +1,12 @@
-"""Run profiles, devices and seeding: the few settings every lesson shares."""
+"""Run profiles, devices, seeding and a quiet TensorFlow start: the few settings every lesson shares.
+
+Nothing here imports TensorFlow at module import time; the functions that need it import it through
+`tensorflow()`, which keeps its C++ start-up lines out of the output.
+"""
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import random
 import sys
@@ -16,48 +22,65 @@ def keras_backend() -> str:
     return os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def quiet_tensorflow_start() -> None:
-    """Import TensorFlow and probe its devices with the C++ log lines of start-up sent to /dev/null.
-
-    Those lines (written by C++ straight to file descriptor 2, which TF_CPP_MIN_LOG_LEVEL does not
-    reach) are harmless but fill every lesson's first cell. Python errors still raise as usual.
-    Does nothing on another Keras backend, when TensorFlow is already imported or not installed.
-    """
-    if keras_backend() != "tensorflow" or "tensorflow" in sys.modules:
-        return
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """File descriptor 2 sent to /dev/null for the duration: C++ libraries write their logs straight to it,
+    where neither Python's sys.stderr nor TF_CPP_MIN_LOG_LEVEL reaches. Python exceptions still raise."""
     sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        try:
-            import tensorflow as tf
-        except ModuleNotFoundError:
-            return
-        tf.config.list_physical_devices("GPU")  # the CUDA probe logs here
-        import keras  # noqa: F401
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
 
 
+@functools.cache
+def tensorflow():
+    """The tensorflow module, imported (the first time) with TF_CPP_MIN_LOG_LEVEL=2 (unless set) and its GPUs
+    probed, the C++ log lines of both sent to /dev/null. Raises ModuleNotFoundError without TensorFlow."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's later informational C++ messages
+    with _stderr_to_devnull():
+        import tensorflow as tf  # heavy (seconds): imported only by the functions that need it
+
+        tf.config.list_physical_devices("GPU")  # the CUDA probe ("failed call to cuInit ...") logs here, once
+    return tf
+
+
+def quiet() -> None:
+    """Keep TensorFlow's C++ start-up lines (oneDNN notice, "could not find cuda drivers", the CUDA probe)
+    out of the output; call it before `import keras`. Idempotent; nothing to do on another Keras backend.
+
+    Lines that an earlier `import keras` already printed cannot be taken back, but the CUDA probe's
+    line, which comes at the first device use, is still kept out whatever was imported first. Sets
+    TF_CPP_MIN_LOG_LEVEL=2 (unless set) for TensorFlow's later informational C++ messages.
+    """
+    if keras_backend() != "tensorflow":
+        return
+    try:
+        tensorflow()
+    except ModuleNotFoundError:
+        return
+    with _stderr_to_devnull():
+        import keras  # noqa: F401  (Keras' own import-time lines, if any, go the same way)
+
+
 def list_gpus() -> list[str]:
     """Names of the GPUs the current Keras backend can see (empty on a CPU-only machine)."""
     backend = keras_backend()
     if backend == "tensorflow":
-        import tensorflow as tf
-
-        return [d.name for d in tf.config.list_physical_devices("GPU")]
+        return [d.name for d in tensorflow().config.list_physical_devices("GPU")]
     if backend == "jax":
-        import jax
+        import jax  # optional: only on the JAX backend
 
         return [str(d) for d in jax.devices() if d.platform == "gpu"]
     if backend == "torch":
-        import torch
+        import torch  # optional: only on the PyTorch backend
 
         return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-    raise ValueError(f"unknown KERAS_BACKEND {backend!r}; expected tensorflow, jax or torch")
+    raise ValueError(f"KERAS_BACKEND must be tensorflow, jax or torch, found {backend!r}")
 
 
 def get_profile() -> str:
@@ -68,7 +91,7 @@ def get_profile() -> str:
     profile = os.environ.get(PROFILE_ENV, "").strip().lower()
     if profile:
         if profile not in PROFILES:
-            raise ValueError(f"{PROFILE_ENV}={profile!r} is not a run profile; expected one of {PROFILES}")
+            raise ValueError(f"{PROFILE_ENV} must be one of {PROFILES}, found {profile!r}")
         return profile
     return "full" if list_gpus() else "smoke"
 
@@ -80,10 +103,14 @@ def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
     where runs are on the CPU and repeatability matters more than speed).
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        raise TypeError(f"seed must be an int, found {type(seed).__name__}")
     random.seed(seed)
     np.random.seed(seed)
-    import keras
+    if deterministic is None:
+        deterministic = get_profile() == "smoke"
+    if keras_backend() == "tensorflow":
+        tensorflow()  # a quiet first import, if Keras has not imported it yet
+    import keras  # heavy: imported when seeding, not with marslab
 
     keras.utils.set_random_seed(int(seed))
     # Unseeded keras.random draws come from a global SeedGenerator. Keras 3.13 and later drop it in
@@ -91,9 +118,5 @@ def seed_everything(seed: int = 0, deterministic: bool | None = None) -> None:
     from keras.src.backend.common import global_state
 
     global_state.set_global_attribute("global_seed_generator", None)
-    if deterministic is None:
-        deterministic = get_profile() == "smoke"
     if deterministic and keras_backend() == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
+        tensorflow().config.experimental.enable_op_determinism()

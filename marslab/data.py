@@ -1,21 +1,25 @@
-"""Loading the course data: the real `mars_for_students.npz` when present, else the synthetic set.
+"""Where the course data comes from: the real `mars_for_students.npz` when present, else the synthetic set.
 
-The course file holds `training_set` (N, 2, 64, 128) uint8 (`[:, 0]` images 0-255, `[:, 1]` masks 0-4)
-and `test_set` (M, 64, 128) uint8. `load_mars()` returns it as a `MarsData`; without it, the synthetic
-stand-in from `marslab.synthetic.make_mars()` (generated once, then read from the disk cache).
+`load_mars()` returns a `marslab.course_file.MarsData`: the real course file if one is found (read and
+validated by `marslab.course_file.read_course_npz`), else the synthetic stand-in from
+`marslab.synthetic.make_mars()` (generated once, then read from the disk cache). Also here: finding
+the real AI4Mars sample and the per-class appearance table of lesson 01.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage as ndi
 
-from marslab import IMAGE_SHAPE, NUM_CLASSES
+from marslab import NUM_CLASSES
+from marslab.course_file import MarsData, read_course_npz
+from marslab.synthetic import make_mars
+from marslab.validation import check_images, check_labels, invalid
+from marslab.weights import class_presence
 
 DATA_ENV = "MARSLAB_DATA"
-CACHE_ENV = "MARSLAB_CACHE"
 FILE_NAME = "mars_for_students.npz"
 AI4MARS_ENV = "MARSLAB_AI4MARS"
 AI4MARS_NAME = "ai4mars_train_64x128.npz"  # real AI4Mars samples in the course format (a development aid)
@@ -24,41 +28,9 @@ APPEARANCE_COLUMNS = ("pixels %", "mean", "std", "local std", "gradient", "in % 
 _said_synthetic = False  # load_mars says once per session that it fell back to the synthetic set
 
 
-@dataclass(repr=False)
-class MarsData:
-    """The course data. images/masks (N, 64, 128) uint8, test_images (M, 64, 128) uint8, source "real"|"synthetic".
-
-    The synthetic set also knows its truth: clean_masks (N, 64, 128) (masks before label noise),
-    test_masks / test_clean_masks (M, 64, 128) and alien_index (sorted indices of the alien images).
-    On real data these are None.
-    """
-
-    images: np.ndarray
-    masks: np.ndarray
-    test_images: np.ndarray
-    source: str
-    clean_masks: np.ndarray | None = None
-    test_masks: np.ndarray | None = None
-    test_clean_masks: np.ndarray | None = None
-    alien_index: np.ndarray | None = None
-
-    def __repr__(self) -> str:
-        parts = [f"source={self.source!r}"]
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, np.ndarray):
-                parts.append(f"{f.name}={value.shape} {value.dtype}")
-        return f"MarsData({', '.join(parts)})"
-
-
-def cache_dir() -> Path:
-    """Where generated data is cached: $MARSLAB_CACHE, else ~/.cache/marslab."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "marslab").expanduser()
-
-
 def find_real_data(path: str | os.PathLike | None = None) -> Path | None:
-    """Where the real course file is: `path`, else $MARSLAB_DATA, else a data/ folder in the working directory or its parent
-    (so it works from the course root and from notebooks/), else None.
+    """Where the real course file is: `path`, else $MARSLAB_DATA, else a data/ folder in the working directory
+    or its parent (so it works from the course root and from notebooks/), else None.
 
     An explicit `path` or $MARSLAB_DATA that does not exist is an error, not a silent fallback.
     A directory is searched for mars_for_students.npz.
@@ -69,71 +41,14 @@ def find_real_data(path: str | os.PathLike | None = None) -> Path | None:
             if found.is_dir():
                 found = found / FILE_NAME
             if not found.is_file():
-                raise FileNotFoundError(f"{origin} points to {found}, which does not exist; expected the course file {FILE_NAME}")
+                raise FileNotFoundError(f"{origin} points to {found}, which does not exist; expected the course "
+                                        f"file {FILE_NAME}")
             return found
     for folder in (Path.cwd(), Path.cwd().parent):  # the course root, or notebooks/ inside it
         local = folder / "data" / FILE_NAME
         if local.is_file():
             return local
     return None
-
-
-def check_array(name: str, array: np.ndarray, shape: tuple, labels: bool = False) -> np.ndarray:
-    """Check one array of the course format; `shape` uses None for a free length. Returns the array.
-
-    Raises ValueError/TypeError naming `name`, what was expected and what was found.
-    """
-    want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
-    if array.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, array.shape)):
-        raise ValueError(f"{name} must have shape {want}, found {array.shape}")
-    if array.shape[0] == 0:
-        raise ValueError(f"{name} must hold at least one sample, found shape {array.shape}")
-    if array.dtype != np.uint8:
-        raise TypeError(f"{name} must be uint8, found dtype {array.dtype}")
-    if labels and array.max() >= NUM_CLASSES:
-        bad = np.unique(array[array >= NUM_CLASSES])[:5].tolist()
-        raise ValueError(f"{name} must hold labels 0..{NUM_CLASSES - 1}, found values {bad}")
-    return array
-
-
-def read_course_npz(path: str | os.PathLike) -> MarsData:
-    """Read and validate a file in the course format (see module docstring). Extra key `test_masks` is optional."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no course file at {path}; expected an .npz with keys training_set and test_set")
-    try:
-        npz = np.load(path, allow_pickle=False)
-    except Exception as err:  # a zip or pickle error from deep inside numpy
-        raise ValueError(f"{path} is not a readable .npz file ({type(err).__name__}: {err})") from err
-    with npz:
-        for key in ("training_set", "test_set"):
-            if key not in npz.files:
-                raise KeyError(f"{path.name} has no key {key!r}; expected keys 'training_set' and 'test_set', found {npz.files}")
-        train = check_array("training_set", npz["training_set"], (None, 2, *IMAGE_SHAPE))
-        check_array("training_set[:, 1] (masks)", train[:, 1], (None, *IMAGE_SHAPE), labels=True)
-        test = check_array("test_set", npz["test_set"], (None, *IMAGE_SHAPE))
-        test_masks = None
-        if "test_masks" in npz.files:
-            test_masks = check_array("test_masks", npz["test_masks"], (test.shape[0], *IMAGE_SHAPE), labels=True)
-        source = str(npz["source"]) if "source" in npz.files else "real"
-    return MarsData(images=train[:, 0], masks=train[:, 1], test_images=test, source=source, test_masks=test_masks)
-
-
-def save_course_npz(data: MarsData, path: str | os.PathLike, with_test_masks: bool = False) -> Path:
-    """Write `data` in the course format (training_set (N,2,64,128), test_set (M,64,128)); optionally test_masks too."""
-    check_array("images", data.images, (None, *IMAGE_SHAPE))
-    check_array("masks", data.masks, (data.images.shape[0], *IMAGE_SHAPE), labels=True)
-    check_array("test_images", data.test_images, (None, *IMAGE_SHAPE))
-    arrays = {"training_set": np.stack([data.images, data.masks], axis=1), "test_set": data.test_images,
-              "source": np.array(data.source)}
-    if with_test_masks:
-        if data.test_masks is None:
-            raise ValueError(f"with_test_masks=True, but this {data.source} data has no test_masks")
-        arrays["test_masks"] = check_array("test_masks", data.test_masks, (data.test_images.shape[0], *IMAGE_SHAPE), labels=True)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, **arrays)
-    return path
 
 
 def load_mars(path: str | os.PathLike | None = None) -> MarsData:
@@ -145,8 +60,6 @@ def load_mars(path: str | os.PathLike | None = None) -> MarsData:
     real = find_real_data(path)
     if real is not None:
         return read_course_npz(real)
-    from marslab.synthetic import make_mars
-
     if not _said_synthetic:
         print(f"No {FILE_NAME} found (set {DATA_ENV} or put it in data/): using the synthetic Mars set.")
         _said_synthetic = True
@@ -168,23 +81,15 @@ def find_ai4mars() -> Path | None:
     return None
 
 
-def class_presence(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """(N, num_classes) bool: does image i contain class c? masks (N, H, W) integer labels."""
-    masks = np.asarray(masks)
-    flat = masks.reshape(len(masks), -1).astype(np.int64) + num_classes * np.arange(len(masks))[:, None]
-    counts = np.bincount(flat.ravel(), minlength=num_classes * len(masks))
-    return counts.reshape(len(masks), num_classes) > 0
-
-
 def class_appearance(images: np.ndarray, masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """Per-class appearance (num_classes, 6), columns APPEARANCE_COLUMNS: % of pixels, intensity mean and std,
     mean local std (5x5 window), mean Sobel gradient magnitude (per image), % of images containing the class.
     images, masks (N, H, W). Rows of an absent class are NaN."""
-    from scipy import ndimage as ndi
-
-    x = np.asarray(images, np.float32)
-    if x.ndim != 3 or np.shape(masks) != x.shape:
-        raise ValueError(f"images and masks must both be (N, H, W), got {x.shape} and {np.shape(masks)}")
+    images = check_images(images, image_shape=None)
+    masks = check_labels(masks, image_shape=None, num_classes=num_classes)
+    if masks.shape != images.shape:
+        raise invalid("images and masks", "both be (N, H, W) of one shape", f"{images.shape} and {masks.shape}")
+    x = images.astype(np.float32)
     local_mean = ndi.uniform_filter(x, (1, 5, 5))
     local_std = np.sqrt(np.maximum(ndi.uniform_filter(x * x, (1, 5, 5)) - local_mean ** 2, 0))
     sobel = [ndi.correlate1d(ndi.correlate1d(x, [-1, 0, 1], axis=a), [1, 2, 1], axis=3 - a) for a in (1, 2)]

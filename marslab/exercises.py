@@ -28,6 +28,8 @@ from pathlib import Path
 import nbformat
 from nbconvert.preprocessors import ClearOutputPreprocessor
 
+from marslab.files import atomic_path
+
 try:
     from nbgrader.preprocessors import ClearSolutions
 except ImportError as e:  # an instructor tool: students never need it
@@ -69,27 +71,44 @@ def make_exercise(solution: nbformat.NotebookNode, name: str) -> nbformat.Notebo
     return nb
 
 
+MARKER = "### BEGIN SOLUTION"
+
+
+def _check_folders(solutions_dir: Path, exercises_dir: Path) -> None:
+    """Refuse a pair of folders where writing the exercises could overwrite the solutions."""
+    src, dst = solutions_dir.resolve(), exercises_dir.resolve()
+    if src == dst or src in dst.parents or dst in src.parents:
+        raise ValueError(f"the solutions folder {solutions_dir} and the exercises folder {exercises_dir} must be "
+                         "two separate folders, neither inside the other (the exercises would overwrite the solutions)")
+
+
 def generate_exercises(solutions_dir: str | os.PathLike = "solutions",
                        exercises_dir: str | os.PathLike = "exercises") -> list[Path]:
     """Write the exercise version of every solutions_dir/*.ipynb into exercises_dir; return the paths.
 
-    Deterministic: the same solutions give byte-identical exercises.
+    Deterministic: the same solutions give byte-identical exercises. Refused before anything is written:
+    the same folder twice or one inside the other, and an existing notebook in exercises_dir that holds
+    solution markers (a solved notebook is never overwritten). Each notebook appears in one step.
     """
     solutions_dir, exercises_dir = Path(solutions_dir), Path(exercises_dir)
     if not solutions_dir.is_dir():
         raise FileNotFoundError(f"solutions folder {solutions_dir} does not exist; expected the solved notebooks there")
+    _check_folders(solutions_dir, exercises_dir)
     sources = sorted(solutions_dir.glob("*.ipynb"))
     if not sources:
         raise FileNotFoundError(f"no *.ipynb in {solutions_dir}: nothing to generate")
-    exercises_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     for source in sources:
-        exercise = make_exercise(nbformat.read(source, as_version=4), source.name)
-        nbformat.validate(exercise)
         target = exercises_dir / source.name
-        nbformat.write(exercise, target)  # the same writer as tools/nb.py: sorted keys, stable bytes
-        written.append(target)
-    return written
+        if target.is_file() and MARKER in target.read_text(errors="replace"):
+            raise ValueError(f"{target} holds solution markers ({MARKER!r}): it is a solved notebook, not a "
+                             "generated exercise; move it away first, it is never overwritten")
+    exercises = [(exercises_dir / s.name, make_exercise(nbformat.read(s, as_version=4), s.name)) for s in sources]
+    exercises_dir.mkdir(parents=True, exist_ok=True)
+    for target, exercise in exercises:
+        nbformat.validate(exercise)
+        with atomic_path(target) as tmp:
+            nbformat.write(exercise, tmp)  # the same writer as tools/nb.py: sorted keys, stable bytes
+    return [target for target, _ in exercises]
 
 
 _CHECK_CELL = re.compile(r"^check\.(q\d+)(?:\.check)?\(", re.M)

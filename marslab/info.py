@@ -6,6 +6,8 @@ import platform
 import sys
 
 from marslab.config import get_profile, keras_backend, list_gpus
+from marslab.course_file import check_course_file
+from marslab.data import find_real_data
 
 
 def package_version(name: str) -> str:
@@ -17,11 +19,18 @@ def package_version(name: str) -> str:
 
 
 def environment_report() -> dict[str, str]:
-    """Versions, devices, run profile and data source, as an ordered dict of strings."""
-    from marslab.data import find_real_data
-
+    """Versions, devices, run profile and data source, as an ordered dict of strings. A course file that is
+    found is checked (its headers) and reported as unusable, with the reason, if it would not load."""
     gpus = list_gpus()
-    real = find_real_data()
+    try:
+        real = find_real_data()
+        problem = check_course_file(real) if real else None  # its headers: nothing is decompressed
+    except FileNotFoundError as err:  # $MARSLAB_DATA names a file that is not there
+        real, problem = None, str(err)
+    if problem:
+        data = f"unusable: {problem}"
+    else:
+        data = f"real ({real})" if real else "synthetic (generated locally; no real file found)"
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(terse=True),
@@ -33,7 +42,7 @@ def environment_report() -> dict[str, str]:
         "keras backend": keras_backend(),
         "devices": ", ".join(gpus) if gpus else "CPU only",
         "profile": get_profile(),
-        "data": f"real ({real})" if real else "synthetic (generated locally; no real file found)",
+        "data": data,
     }
 
 

@@ -35,12 +35,15 @@ from keras import ops
 from scipy import ndimage
 
 from marslab import NUM_CLASSES
+from marslab.validation import check_class_weights, check_labels
 
 register = keras.saving.register_keras_serializable(package="marslab")
 
 
 def split_targets(y_true, num_classes: int):
-    """y_true (B,H,W) | (B,H,W,1) | (B,H,W,1+C) -> (one-hot (B,H,W,C) float, distance maps (B,H,W,C) or None)."""
+    """y_true (B,H,W) | (B,H,W,1) | (B,H,W,1+C) -> (one-hot (B,H,W,C) float, distance maps (B,H,W,C) or None,
+    and a scalar that is NaN if some label is not an integer 0..C-1, else 0: add it to the loss, so that a
+    bad label inside a compiled train step shows as a NaN loss instead of counting as no class at all)."""
     y_true = ops.convert_to_tensor(y_true)
     maps = None
     if len(y_true.shape) == 4:
@@ -52,7 +55,11 @@ def split_targets(y_true, num_classes: int):
         y_true = y_true[..., 0]
     elif len(y_true.shape) != 3:
         raise ValueError(f"y_true must have rank 3 or 4, got shape {tuple(y_true.shape)}")
-    return ops.one_hot(ops.cast(y_true, "int32"), num_classes, dtype="float32"), maps
+    values = ops.cast(y_true, "float32")
+    valid = (values >= 0) & (values < num_classes) & (values == ops.floor(values))
+    poison = ops.where(ops.all(valid), 0.0, float("nan"))
+    labels = ops.where(valid, ops.cast(values, "int32"), 0)
+    return ops.one_hot(labels, num_classes, dtype="float32"), maps, poison
 
 
 class SegmentationLoss(keras.losses.Loss):
@@ -65,10 +72,7 @@ class SegmentationLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         self.num_classes = int(num_classes)
         if class_weights is not None:
-            class_weights = [float(w) for w in np.ravel(class_weights)]
-            if len(class_weights) != self.num_classes or min(class_weights) < 0 or max(class_weights) == 0:
-                raise ValueError(f"class_weights must be {self.num_classes} non-negative numbers, not all zero; "
-                                 f"got {class_weights}")
+            class_weights = check_class_weights(np.ravel(class_weights), self.num_classes).tolist()
         self.class_weights = class_weights
 
     @property
@@ -76,12 +80,23 @@ class SegmentationLoss(keras.losses.Loss):
         """Class weights as a tensor (C,)."""
         return ops.convert_to_tensor(self.class_weights or [1.0] * self.num_classes, dtype="float32")
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        if isinstance(y_true, (np.ndarray, list)):  # eager NumPy labels: a bad one is an error right here
+            labels = np.asarray(y_true)
+            labels = labels[..., 0] if labels.ndim == 4 else labels
+            bad = ~np.isfinite(labels.astype(np.float64)) | (labels < 0) | (labels >= self.num_classes) \
+                | (labels != np.floor(labels))
+            if bad.any():
+                raise ValueError(f"y_true must hold labels 0..{self.num_classes - 1} (integers), found values "
+                                 f"{np.unique(labels[bad])[:5]}")
+        return super().__call__(y_true, y_pred, sample_weight)
+
     def call(self, y_true, y_pred):
         if y_pred.shape[-1] != self.num_classes:
             raise ValueError(f"y_pred must be softmax probabilities (B,H,W,{self.num_classes}), "
                              f"got shape {tuple(y_pred.shape)}")
-        onehot, maps = split_targets(y_true, self.num_classes)
-        return self.compute(onehot, ops.cast(y_pred, "float32"), maps)
+        onehot, maps, poison = split_targets(y_true, self.num_classes)
+        return self.compute(onehot, ops.cast(y_pred, "float32"), maps) + poison
 
     def compute(self, onehot, probs, maps):
         raise NotImplementedError
@@ -253,11 +268,7 @@ def signed_distance_maps(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> n
     inside, minus (distance to the nearest other pixel - 1) (<= 0). All zero where class c is absent
     from the image or fills it.
     """
-    masks = np.asarray(masks)
-    if masks.ndim != 3 or not np.issubdtype(masks.dtype, np.integer):
-        raise ValueError(f"masks must be integer labels (N,H,W), got dtype {masks.dtype} shape {masks.shape}")
-    if masks.size and (masks.min() < 0 or masks.max() >= num_classes):
-        raise ValueError(f"masks must hold labels 0..{num_classes - 1}, found {masks.min()}..{masks.max()}")
+    masks = check_labels(masks, image_shape=None, num_classes=num_classes, allow_empty=True)
     maps = np.zeros(masks.shape + (num_classes,), dtype=np.float32)
     for n, mask in enumerate(masks):
         for c in range(num_classes):

@@ -12,6 +12,7 @@ Two look-alikes that are NOT it (see `iou_variants` for a toy example):
 """
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import keras
@@ -19,18 +20,9 @@ import numpy as np
 from keras import ops
 
 from marslab import CLASS_NAMES, NUM_CLASSES
+from marslab.validation import check_labels, invalid
 
 Normalize = Literal["true", "pred", "all"] | None
-
-
-def _check_labels(name: str, labels: np.ndarray, num_classes: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(f"{name} must hold integer class labels (argmax the probabilities first), "
-                        f"got dtype {labels.dtype} with shape {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        raise ValueError(f"{name} must hold labels 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
-    return labels
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLASSES,
@@ -43,8 +35,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = 
     """
     if num_classes < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    y_true = _check_labels("y_true", y_true, num_classes)
-    y_pred = _check_labels("y_pred", y_pred, num_classes)
+    y_true = check_labels(y_true, "y_true", num_classes=num_classes, any_shape=True)
+    y_pred = check_labels(y_pred, "y_pred", num_classes=num_classes, any_shape=True)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}")
     flat = y_true.astype(np.int64).ravel() * num_classes + y_pred.astype(np.int64).ravel()
@@ -103,10 +95,30 @@ def mean_iou(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int = NUM_CLAS
     return float(np.nanmean(iou))
 
 
+def per_image_scores(true_masks: np.ndarray, preds: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """The competition metric of every image on its own: (N,64,128) x2 -> (N,) float, NaN where an image
+    has no class 1..C-1 in truth or prediction. Sort it to find the worst images."""
+    true_masks = check_labels(true_masks, "true_masks", image_shape=None, num_classes=num_classes)
+    preds = check_labels(preds, "preds", image_shape=None, count=len(true_masks), num_classes=num_classes)
+    if true_masks.shape != preds.shape:
+        raise invalid("preds", f"have the shape of true_masks, {true_masks.shape}", preds.shape)
+    n = len(true_masks)
+    keep = true_masks.reshape(n, -1) > 0  # the metric ignores true-Background pixels
+    t, p = true_masks.reshape(n, -1).astype(np.int64), preds.reshape(n, -1).astype(np.int64)
+    iou = np.full((n, num_classes - 1), np.nan)
+    for c in range(1, num_classes):
+        inter = ((t == c) & (p == c) & keep).sum(1)
+        union = (((t == c) | (p == c)) & keep).sum(1)
+        iou[:, c - 1] = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: images with nothing to score
+        return np.nanmean(iou, axis=1)
+
+
 def plot_confusion_matrix(cm: np.ndarray, class_names: tuple[str, ...] = CLASS_NAMES,
                           normalize: Normalize = "true", ax=None):
     """Heatmap of a confusion matrix of counts (C, C), normalised as in `normalize_confusion`; returns the Axes."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # drawing only (about a second to import)
 
     values = normalize_confusion(cm, normalize) if normalize else np.asarray(cm)
     if ax is None:
@@ -149,6 +161,15 @@ def toy_example() -> tuple[np.ndarray, np.ndarray]:
     return y_true, y_pred
 
 
+def _check_label_values(y_true: np.ndarray, pred_ndim: int, num_classes: int) -> None:
+    """Raise unless y_true (labels, or packed targets whose channel 0 holds them) holds integers 0..C-1."""
+    labels = y_true[..., 0] if y_true.ndim == pred_ndim else y_true
+    values = labels.astype(np.float64, copy=False)
+    bad = ~np.isfinite(values) | (values < 0) | (values >= num_classes) | (values != np.floor(values))
+    if bad.any():
+        raise invalid("y_true", f"hold labels 0..{num_classes - 1} (integers)", f"values {np.unique(labels[bad])[:5]}")
+
+
 @keras.saving.register_keras_serializable(package="marslab")
 class CompetitionMeanIoU(keras.metrics.Metric):
     """The competition metric as a Keras metric: accumulates the confusion matrix over an epoch.
@@ -156,7 +177,8 @@ class CompetitionMeanIoU(keras.metrics.Metric):
     update_state(y_true, y_pred): y_true integer labels (B, H, W) or (B, H, W, 1) (or the packed
     labels + distance maps of `marslab.losses.boundary_targets`, channel 0 = labels); y_pred softmax
     probabilities (B, H, W, num_classes), argmaxed here. result() equals `mean_iou` on all pixels seen
-    since the last reset (0.0 while no class 1.. has occurred). sample_weight is not supported.
+    since the last reset (0.0 while no class 1.. has occurred). sample_weight is not supported. A label
+    that is not an integer 0..C-1 raises at once for NumPy input and makes result() NaN inside fit.
     Counts are kept in `dtype` (float32 by default: exact up to 2**24 pixels per cell, and after that
     off by at most a few pixels in tens of millions).
     """
@@ -168,19 +190,28 @@ class CompetitionMeanIoU(keras.metrics.Metric):
         self.all_pixels = bool(all_pixels)
         self.total_cm = self.add_variable(shape=(self.num_classes, self.num_classes),
                                           initializer="zeros", dtype=self.dtype, name="total_cm")
+        self.invalid_labels = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype,
+                                                name="invalid_labels")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         if sample_weight is not None:
             raise ValueError("CompetitionMeanIoU does not support sample_weight; got one")
+        if isinstance(y_true, (np.ndarray, list)):  # eager NumPy input: a bad label is an error right here
+            _check_label_values(np.asarray(y_true), np.ndim(y_pred), self.num_classes)
         y_pred = ops.convert_to_tensor(y_pred)
         y_true = ops.convert_to_tensor(y_true)
         if len(y_true.shape) == len(y_pred.shape):   # (B, H, W, 1) or packed labels + maps
             y_true = y_true[..., 0]
-        labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
+        values = ops.reshape(ops.cast(y_true, "float32"), (-1,))
+        # Inside fit the labels are symbolic: a label that is not an integer 0..C-1 cannot raise there, so it
+        # is counted, and result() turns NaN instead of scoring the pixel as some class.
+        valid = (values >= 0) & (values < self.num_classes) & (values == ops.floor(values))
+        self.invalid_labels.assign_add(ops.sum(ops.cast(ops.logical_not(valid), self.dtype)))
+        labels = ops.where(valid, ops.cast(values, "int32"), 0)
         preds = ops.reshape(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), (-1,))
         # segment_sum rather than bincount: a fixed number of bins works on every backend (JAX included).
         flat = labels * self.num_classes + preds
-        counts = ops.segment_sum(ops.ones_like(flat, dtype=self.dtype), flat, num_segments=self.num_classes ** 2)
+        counts = ops.segment_sum(ops.cast(valid, self.dtype), flat, num_segments=self.num_classes ** 2)
         self.total_cm.assign_add(ops.cast(ops.reshape(counts, (self.num_classes, self.num_classes)), self.dtype))
 
     def result(self):
@@ -192,10 +223,12 @@ class CompetitionMeanIoU(keras.metrics.Metric):
         union = ops.sum(cm, axis=0) + ops.sum(cm, axis=1) - intersection
         present = ops.cast(union > 0, self.dtype)[1:]
         iou = ops.divide_no_nan(intersection, union)[1:]
-        return ops.divide_no_nan(ops.sum(iou * present), ops.sum(present))
+        score = ops.divide_no_nan(ops.sum(iou * present), ops.sum(present))
+        return ops.where(self.invalid_labels > 0, ops.cast(float("nan"), self.dtype), score)
 
     def reset_state(self):
         self.total_cm.assign(ops.zeros(self.total_cm.shape, dtype=self.dtype))
+        self.invalid_labels.assign(ops.zeros((), dtype=self.dtype))
 
     def get_config(self) -> dict:
         return {**super().get_config(), "num_classes": self.num_classes, "all_pixels": self.all_pixels}

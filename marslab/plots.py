@@ -1,9 +1,15 @@
 """Pictures of images and masks with one class palette for the whole course."""
 from __future__ import annotations
 
+import io
+from collections.abc import Callable, Mapping
+
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Patch
 
 from marslab import CLASS_NAMES, NUM_CLASSES
+from marslab.validation import check_images, check_int, check_labels
 
 # One colour per class, used by every lesson: Background, Soil, Bedrock, Sand, Big Rock (RGB 0-255).
 PALETTE = np.array([
@@ -15,22 +21,14 @@ PALETTE = np.array([
 ], dtype=np.uint8)
 
 
-def _check_masks(masks: np.ndarray) -> np.ndarray:
-    masks = np.asarray(masks)
-    if not np.issubdtype(masks.dtype, np.integer):
-        raise TypeError(f"masks must hold integer labels 0..{NUM_CLASSES - 1}, got dtype {masks.dtype}")
-    if masks.size and (masks.min() < 0 or masks.max() >= NUM_CLASSES):
-        raise ValueError(f"masks must hold labels 0..{NUM_CLASSES - 1}, found {masks.min()}..{masks.max()}")
-    return masks
-
-
 def colorize(masks: np.ndarray) -> np.ndarray:
     """Label maps (..., H, W) of 0..4 -> RGB uint8 (..., H, W, 3) in PALETTE colours."""
-    return PALETTE[_check_masks(masks)]
+    return PALETTE[check_labels(masks, any_shape=True)]
 
 
 def overlay(images: np.ndarray, masks: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """Grayscale images (..., H, W) (uint8, or float in [0, 1]) blended with colorize(masks) -> RGB uint8 (..., H, W, 3)."""
+    """Grayscale images (..., H, W) (uint8, or float in [0, 1]) blended with colorize(masks)
+    -> RGB uint8 (..., H, W, 3)."""
     images = np.asarray(images)
     if images.shape != np.shape(masks):
         raise ValueError(f"images and masks must have the same shape, got {images.shape} and {np.shape(masks)}")
@@ -41,8 +39,6 @@ def overlay(images: np.ndarray, masks: np.ndarray, alpha: float = 0.45) -> np.nd
 
 def legend_handles() -> list:
     """Matplotlib patches naming each class in its palette colour (for `ax.legend(handles=...)`)."""
-    from matplotlib.patches import Patch
-
     return [Patch(color=PALETTE[c] / 255, label=f"{c} {name}") for c, name in enumerate(CLASS_NAMES)]
 
 
@@ -55,8 +51,6 @@ def show_samples(images: np.ndarray, masks: np.ndarray | None = None, preds: np.
     probabilities (N, H, W, C), argmaxed here). n: how many rows (the first n, or `index`).
     overlay_masks: draw masks over the image (True) or as flat colour (False). Returns the figure.
     """
-    import matplotlib.pyplot as plt
-
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
@@ -88,11 +82,10 @@ def show_samples(images: np.ndarray, masks: np.ndarray | None = None, preds: np.
     return fig
 
 
-def show_pair(image: np.ndarray, masks: dict[str, np.ndarray], title: str = "", alpha: float = 0.45, width: float = 12.0):
+def show_pair(image: np.ndarray, masks: dict[str, np.ndarray], title: str = "", alpha: float = 0.45,
+              width: float = 12.0):
     """One image (H, W) with several label maps side by side: the image, then an overlay per entry of
     `masks` ({"mask": ..., "clean mask": ...}), then the first mask as flat colour. Returns the figure."""
-    import matplotlib.pyplot as plt
-
     names = list(masks)
     fig, axes = plt.subplots(1, len(names) + 2, figsize=(width, width / (len(names) + 2) * 0.5 + 0.8))
     axes[0].imshow(image, cmap="gray", vmin=0, vmax=255)
@@ -111,15 +104,61 @@ def show_pair(image: np.ndarray, masks: dict[str, np.ndarray], title: str = "", 
 
 
 def browse(images: np.ndarray, masks: np.ndarray, clean_masks: np.ndarray | None = None, start: int = 0):
-    """An ipywidgets slider that flips through images (N, H, W) with their masks (and clean masks, if given)."""
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+    """An ipywidgets slider that flips through images (N, H, W) with their masks (and clean masks, if given):
+    the slider above a PNG picture (an `ipywidgets.Image`) that it redraws; returns the box of the two.
 
-    def show(index: int) -> None:
-        shown = {"mask": masks[index]} if clean_masks is None else {"mask": masks[index], "clean mask": clean_masks[index]}
-        show_pair(images[index], shown, title=f"image {index}")
-        plt.show()
+    Not `ipywidgets.interact`, whose output goes to an Output widget: executing a notebook headless
+    (nbclient, so nbconvert and nbval), the client then sends the Output widget's state to the kernel on
+    the shell channel while it waits there for the cell's reply, and in about half the runs it saw that
+    reply only when the cell's timeout ran out (never, without a timeout). tests/test_headless.py.
+    """
+    import ipywidgets as widgets  # only for the interactive browser
+
+    images = check_images(images, image_shape=None)
+    masks = check_labels(masks, image_shape=None, count=len(images))
+    if clean_masks is not None:
+        clean_masks = check_labels(clean_masks, "clean_masks", image_shape=None, count=len(images))
+    start = check_int(start, "start", 0, len(images) - 1)
+
+    def picture(index: int) -> bytes:
+        shown = {"mask": masks[index]}
+        if clean_masks is not None:
+            shown["clean mask"] = clean_masks[index]
+        fig = show_pair(images[index], shown, title=f"image {index}")
+        png = io.BytesIO()
+        fig.savefig(png, format="png")
+        plt.close(fig)  # shown as the PNG only
+        return png.getvalue()
 
     slider = widgets.IntSlider(value=start, min=0, max=len(images) - 1, description="image", continuous_update=False,
                                layout=widgets.Layout(width="60%"))
-    return widgets.interact(show, index=slider)
+    image = widgets.Image(value=picture(start), format="png")
+    slider.observe(lambda change: setattr(image, "value", picture(change["new"])), names="value")
+    box = widgets.VBox([slider, image])
+    box.add_class("marslab-browser")
+    return box
+
+
+def show_augmentations(images: np.ndarray, masks: np.ndarray, augmentations: Mapping[str, Callable],
+                       n: int = 3, width: float = 12.0):
+    """A grid: one row per augmentation (the originals first), n image | mask-overlay pairs per row.
+
+    images (>=n,64,128) uint8, masks (>=n,64,128) labels; augmentations {name: an
+    `marslab.augment.Augmentation`}. Returns the matplotlib figure.
+    """
+    from marslab.augment import augment_arrays  # Keras and TensorFlow: only when augmentations are drawn
+
+    rows = {"original": (images[:n], masks[:n])}
+    rows.update({name: augment_arrays(aug, images[:n], masks[:n]) for name, aug in augmentations.items()})
+    fig, axes = plt.subplots(len(rows), 2 * n, figsize=(width, width / (2 * n) * 0.55 * len(rows) + 0.6),
+                             squeeze=False)
+    for row, (name, (x, y)) in enumerate(rows.items()):
+        for i in range(n):
+            axes[row, 2 * i].imshow(x[i], cmap="gray", vmin=0, vmax=255)
+            axes[row, 2 * i + 1].imshow(overlay(x[i], y[i]))
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.legend(handles=legend_handles(), loc="lower center", ncol=5, frameon=False)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig

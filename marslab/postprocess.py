@@ -13,19 +13,12 @@ import numpy as np
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from marslab import IMAGE_SHAPE, NUM_CLASSES
+from marslab import NUM_CLASSES
+from marslab.metrics import mean_iou
+from marslab.pipeline import to_model_input
+from marslab.validation import check_class_weights, check_int, check_labels, check_probs, invalid
 
 FLIPS: dict[str, tuple[int, ...]] = {"none": (), "horizontal": (2,), "vertical": (1,), "both": (1, 2)}
-
-
-def as_model_input(images: np.ndarray) -> np.ndarray:
-    """(N,64,128) uint8 -> (N,64,128,1) float32 in [0,1]; (N,64,128,C) floats pass through unchanged."""
-    images = np.asarray(images)
-    if images.ndim == 3 and images.shape[1:] == IMAGE_SHAPE and images.dtype == np.uint8:
-        return images[..., None].astype(np.float32) / 255.0
-    if images.ndim == 4 and images.shape[1:3] == IMAGE_SHAPE and np.issubdtype(images.dtype, np.floating):
-        return images.astype(np.float32, copy=False)
-    raise ValueError(f"images must be (N, 64, 128) uint8 or (N, 64, 128, C) floats, got {images.shape} {images.dtype}")
 
 
 def predict_probs(model, images: np.ndarray, batch_size: int = 64, flips: Sequence[str] = ("none",),
@@ -37,13 +30,14 @@ def predict_probs(model, images: np.ndarray, batch_size: int = 64, flips: Sequen
     model: one Keras model, or a list of them (an ensemble, e.g. one network trained with several
     seeds), whose probabilities are averaged too.
     """
+    check_int(batch_size, "batch_size", 1)
     unknown = set(flips) - set(FLIPS)
     if unknown or not flips:
         raise ValueError(f"flips must be a non-empty list of {sorted(FLIPS)}, got {list(flips)}")
     models = list(model) if isinstance(model, (list, tuple)) else [model]
     if not models:
         raise ValueError("model must be a Keras model or a non-empty list of them, got an empty list")
-    images = as_model_input(images)
+    images = to_model_input(images)
     batches = []
     for start in tqdm(range(0, len(images), batch_size), desc="predicting", disable=not progress):
         batch = images[start:start + batch_size]
@@ -88,11 +82,8 @@ def weighted_labels(probs: np.ndarray, class_weights: Sequence[float]) -> np.nda
     training (its optimum is probabilities tilted by the weights), where large weights also make the
     gradients noisy; here the weights can be tuned on validation data instead (`tune_class_weights`).
     """
-    probs = np.asarray(probs)
-    weights = np.asarray(class_weights, dtype=np.float32)
-    if probs.ndim != 4 or weights.shape != (probs.shape[-1],) or weights.min() < 0 or weights.max() <= 0:
-        raise ValueError(f"need probs (N,64,128,C) and C non-negative class weights, not all zero; got probs "
-                         f"{probs.shape} and weights {np.round(weights, 4).tolist()}")
+    probs = check_probs(probs, image_shape=None)
+    weights = check_class_weights(class_weights, probs.shape[-1]).astype(np.float32)
     return np.argmax(probs * weights, axis=-1).astype(np.uint8)
 
 
@@ -106,11 +97,11 @@ def tune_class_weights(probs: np.ndarray, masks: np.ndarray, grid: Sequence[floa
     Tune on VALIDATION probabilities, then apply the weights to the test set: tuned on the data it is
     scored on, the metric is optimistic. Returns the weights (C,) float32, scaled so the largest is 1.
     """
-    from marslab.metrics import mean_iou
-
-    probs, masks = np.asarray(probs), np.asarray(masks)
-    if probs.ndim != 4 or masks.shape != probs.shape[:3]:
-        raise ValueError(f"need probs (N,64,128,C) and masks (N,64,128) of the same N, got {probs.shape} and {masks.shape}")
+    probs = check_probs(probs, image_shape=None)
+    masks = check_labels(masks, image_shape=None, count=len(probs), num_classes=probs.shape[-1])
+    if masks.shape != probs.shape[:3]:
+        raise invalid("masks", f"have the shape of probs without its class axis, {probs.shape[:3]} (the same N, "
+                      "H and W)", masks.shape)
     if not grid or min(grid) <= 0 or rounds < 1:
         raise ValueError(f"grid must hold positive factors and rounds >= 1, got grid={list(grid)}, rounds={rounds}")
     weights = np.ones(probs.shape[-1], dtype=np.float32)
@@ -173,12 +164,9 @@ def cleanup_one(pred: np.ndarray, opening: int = 1, closing: int = 1, min_size: 
 def cleanup(preds: np.ndarray, opening: int = 1, closing: int = 1, min_size: int = 16,
             classes: Sequence[int] = range(NUM_CLASSES), progress: bool = True) -> np.ndarray:
     """`cleanup_one` on every label map of preds (N,64,128) -> (N,64,128) uint8."""
-    preds = np.asarray(preds)
-    if preds.ndim != 3 or not np.issubdtype(preds.dtype, np.integer):
-        raise ValueError(f"preds must be integer label maps (N, H, W), got {preds.shape} {preds.dtype}")
+    preds = check_labels(preds, "preds", image_shape=None, allow_empty=True)
     for name, value in (("opening", opening), ("closing", closing), ("min_size", min_size)):
-        if int(value) != value or value < 0:
-            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        check_int(value, name, 0)
     return np.stack([cleanup_one(p, opening, closing, min_size, classes)
                      for p in tqdm(preds, desc="cleaning up", disable=not progress)])
 
@@ -186,10 +174,8 @@ def cleanup(preds: np.ndarray, opening: int = 1, closing: int = 1, min_size: int
 def two_stage_inputs(images: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Input of the second (refinement) model: the image and the first model's background probability
     as two channels, (N,64,128) uint8 or (N,64,128,1) floats + (N,64,128,C) -> (N,64,128,2) float32 (report 002)."""
-    images = as_model_input(images)
-    probs = np.asarray(probs, np.float32)
-    if probs.shape[:3] != images.shape[:3] or probs.ndim != 4:
-        raise ValueError(f"probs must be (N, 64, 128, C) for {len(images)} images, got {probs.shape}")
+    images = to_model_input(images)
+    probs = check_probs(probs, count=len(images)).astype(np.float32, copy=False)
     return np.concatenate([images[..., :1], probs[..., :1]], axis=-1)
 
 
@@ -208,11 +194,11 @@ def merge_background(probs: np.ndarray, background_probs: np.ndarray, threshold:
     classes 1..C-1 of `probs`. background_probs: (N,64,128) or (N,64,128,1) sigmoid outputs.
     threshold > 1 never predicts Background.
     """
-    probs = np.asarray(probs)
+    probs = check_probs(probs, image_shape=None)
     background_probs = np.asarray(background_probs)
     if background_probs.ndim == 4 and background_probs.shape[-1] == 1:
         background_probs = background_probs[..., 0]
-    if probs.ndim != 4 or background_probs.shape != probs.shape[:3]:
-        raise ValueError(f"need probs (N,64,128,C) and background_probs (N,64,128[,1]), "
-                         f"got {probs.shape} and {np.shape(background_probs)}")
+    if background_probs.shape != probs.shape[:3]:
+        raise invalid("background_probs", f"have shape {probs.shape[:3]} or {(*probs.shape[:3], 1)} (one per "
+                      "pixel of probs)", np.shape(background_probs))
     return np.where(background_probs >= threshold, 0, foreground_labels(probs)).astype(np.uint8)

@@ -10,32 +10,19 @@ cores; benchmarks/bench_submission.py).
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from marslab import IMAGE_SHAPE, NUM_CLASSES
 from marslab.metrics import mean_iou
+from marslab.validation import check_int, check_labels
 
 NUM_PIXELS: int = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 HEADER: str = "id," + ",".join(str(i) for i in range(NUM_PIXELS))
 _COMMA, _NEWLINE, _ZERO = ord(","), ord("\n"), ord("0")
 _ROWS_PER_CHUNK = 512  # rows encoded at once: bounds memory to ~8 MB whatever the test-set size
-
-
-def _check_preds(pred_masks: np.ndarray) -> np.ndarray:
-    pred_masks = np.asarray(pred_masks)
-    if pred_masks.ndim != 3 or pred_masks.shape[1:] != IMAGE_SHAPE:
-        hint = " (argmax the probabilities first)" if pred_masks.shape[-1:] == (NUM_CLASSES,) else ""
-        raise ValueError(f"pred_masks must have shape (N, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}), got {pred_masks.shape}{hint}")
-    if not np.issubdtype(pred_masks.dtype, np.integer):
-        raise TypeError(f"pred_masks must hold integer labels, got dtype {pred_masks.dtype}")
-    if len(pred_masks) == 0:
-        raise ValueError("pred_masks is empty: a submission needs at least one image")
-    low, high = pred_masks.min(), pred_masks.max()
-    if low < 0 or high >= NUM_CLASSES:
-        raise ValueError(f"pred_masks must hold labels 0..{NUM_CLASSES - 1}, found {low}..{high}")
-    return pred_masks
 
 
 def to_csv(pred_masks: np.ndarray, path: str | os.PathLike, progress: bool = True) -> None:
@@ -44,7 +31,7 @@ def to_csv(pred_masks: np.ndarray, path: str | os.PathLike, progress: bool = Tru
     Each row is encoded as bytes in one NumPy step (labels are single digits), so the full test set
     (10022 images) takes a second or two and a few MB beyond the predictions themselves.
     """
-    pred_masks = _check_preds(pred_masks)
+    pred_masks = check_labels(pred_masks, "pred_masks")
     n = len(pred_masks)
     with open(path, "wb") as f:
         f.write(HEADER.encode() + b"\n")
@@ -57,22 +44,38 @@ def to_csv(pred_masks: np.ndarray, path: str | os.PathLike, progress: bool = Tru
             f.write(b"".join(str(start + i).encode() + row.tobytes() for i, row in enumerate(body)))
 
 
+_ID = re.compile(rb"0|[1-9][0-9]{0,17}")  # a plain decimal: digits only, no sign, spaces or leading zeros
+_MAX_ROW = 20 + 2 * NUM_PIXELS  # bytes of the longest valid row: an id, then ",d" per pixel
+
+
 def _parse_row(line: bytes, line_no: int) -> tuple[int, np.ndarray]:
     """(id, labels (8192,) uint8) of one data row, or a ValueError naming what is wrong with it."""
     id_text, sep, rest = line.partition(b",")
-    try:
-        image_id = int(id_text)
-    except ValueError:
-        raise ValueError(f"line {line_no}: id {id_text[:20].decode(errors='replace')!r} is not an integer") from None
+    if not _ID.fullmatch(id_text):
+        raise ValueError(f"line {line_no}: id {id_text[:20].decode(errors='replace')!r} is not a plain decimal "
+                         "integer (digits only: no sign, spaces, underscores or leading zeros)")
     columns = 1 + rest.count(b",") + 1 if sep else 1
     if columns != NUM_PIXELS + 1:
-        raise ValueError(f"line {line_no}: expected {NUM_PIXELS + 1} columns (id + {NUM_PIXELS} pixels), found {columns}")
+        raise ValueError(f"line {line_no}: expected {NUM_PIXELS + 1} columns (id + {NUM_PIXELS} pixels), "
+                         f"found {columns}")
     raw = np.frombuffer(rest, np.uint8)
     digits = raw[0::2].astype(np.int16) - _ZERO
     if len(raw) != 2 * NUM_PIXELS - 1 or np.any(raw[1::2] != _COMMA) or digits.min() < 0 or digits.max() >= NUM_CLASSES:
         values = sorted({v.decode(errors="replace") for v in rest.split(b",")} - {str(c) for c in range(NUM_CLASSES)})
         raise ValueError(f"line {line_no}: pixel values must be labels 0..{NUM_CLASSES - 1}, found {values[:5]}")
-    return image_id, digits.astype(np.uint8)
+    return int(id_text), digits.astype(np.uint8)
+
+
+def _lines(f, limit: int, first: int = 1):
+    """(line number, line) of a binary file from its current position (numbered from `first`), without the
+    line end (\\n or \\r\\n), each read with at most `limit` bytes; a longer line is a ValueError (memory
+    stays bounded whatever the file holds)."""
+    line_no = first - 1
+    while line := f.readline(limit + 2):
+        line_no += 1
+        if not line.endswith(b"\n") and len(line) > limit:
+            raise ValueError(f"line {line_no} is longer than a submission row can be ({limit} bytes)")
+        yield line_no, line.rstrip(b"\n").removesuffix(b"\r")
 
 
 def read_csv(path: str | os.PathLike, n_images: int | None = None, progress: bool = True) -> np.ndarray:
@@ -80,32 +83,40 @@ def read_csv(path: str | os.PathLike, n_images: int | None = None, progress: boo
 
     n_images: the expected number of rows (the test-set size); None accepts any number.
     Raises FileNotFoundError, or ValueError naming the problem: header, row count, column count,
-    a pixel value that is not a label 0..4, or ids that are not 0..N-1 each exactly once.
+    a pixel value that is not a label 0..4, or ids that are not 0..N-1 each exactly once. The header is
+    checked first and the rows are read one at a time, so a file that is not a submission is refused
+    after its first line, and memory never exceeds the label maps themselves.
     """
+    if n_images is not None:
+        check_int(n_images, "n_images", 1)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"submission file {os.fspath(path)!r} does not exist")
     with open(path, "rb") as f:
-        lines = f.read().replace(b"\r\n", b"\n").split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    header = lines[0].decode(errors="replace") if lines else ""
-    if header != HEADER:
-        found = header[:40] + ("..." if len(header) > 40 else "")
-        raise ValueError(f"header must be 'id,0,1,...,{NUM_PIXELS - 1}' ({NUM_PIXELS + 1} columns), found {found!r} "
-                         f"({header.count(',') + 1} columns)")
-    rows = lines[1:]
-    if n_images is not None and len(rows) != n_images:
-        raise ValueError(f"expected {n_images} rows (one per test image), found {len(rows)}")
-    if not rows:
+        header = f.readline(len(HEADER) + 3).rstrip(b"\n").removesuffix(b"\r").decode(errors="replace")
+        if header != HEADER:
+            found = header[:40] + ("..." if len(header) > 40 else "")
+            raise ValueError(f"header must be 'id,0,1,...,{NUM_PIXELS - 1}' ({NUM_PIXELS + 1} columns), found "
+                             f"{found!r} ({header.count(',') + 1} columns)")
+        ids, full, chunk, filled = [], [], np.empty((n_images or _ROWS_PER_CHUNK, NUM_PIXELS), np.uint8), 0
+        for line_no, line in tqdm(_lines(f, _MAX_ROW, first=2), desc="reading submission", disable=not progress):
+            if n_images is not None and len(ids) == n_images:
+                raise ValueError(f"expected {n_images} rows (one per test image), found more (line {line_no})")
+            if filled == len(chunk):
+                full, chunk, filled = full + [chunk], np.empty((_ROWS_PER_CHUNK, NUM_PIXELS), np.uint8), 0
+            image_id, chunk[filled] = _parse_row(line, line_no)
+            ids.append(image_id)
+            filled += 1
+    count = len(ids)
+    if n_images is not None and count != n_images:
+        raise ValueError(f"expected {n_images} rows (one per test image), found {count}")
+    if not count:
         raise ValueError("the submission has a header but no rows")
-    ids = np.empty(len(rows), np.int64)
-    preds = np.empty((len(rows), NUM_PIXELS), np.uint8)
-    for i, line in enumerate(tqdm(rows, desc="reading submission", disable=not progress)):
-        ids[i], preds[i] = _parse_row(line, line_no=i + 2)
+    preds = np.concatenate(full + [chunk[:filled]])
+    ids = np.asarray(ids, np.int64)
     order = np.argsort(ids, kind="stable")
-    if not np.array_equal(ids[order], np.arange(len(rows))):
-        missing = np.setdiff1d(np.arange(len(rows)), ids)
-        raise ValueError(f"ids must be 0..{len(rows) - 1}, each once; missing {missing[:5].tolist()}, "
+    if not np.array_equal(ids[order], np.arange(count)):
+        missing = np.setdiff1d(np.arange(count), ids)
+        raise ValueError(f"ids must be 0..{count - 1}, each once; missing {missing[:5].tolist()}, "
                          f"found range {ids.min()}..{ids.max()}")
     return preds[order].reshape(-1, *IMAGE_SHAPE)
 
@@ -115,8 +126,6 @@ def score(path: str | os.PathLike, true_masks: np.ndarray) -> float:
 
     Equals ``marslab.metrics.mean_iou(true_masks, preds)`` with the predictions read back from the file.
     """
-    true_masks = np.asarray(true_masks)
-    if true_masks.ndim != 3 or true_masks.shape[1:] != IMAGE_SHAPE:
-        raise ValueError(f"true_masks must have shape (N, {IMAGE_SHAPE[0]}, {IMAGE_SHAPE[1]}), got {true_masks.shape}")
+    true_masks = check_labels(true_masks, "true_masks")
     preds = read_csv(path, n_images=len(true_masks), progress=False)
     return mean_iou(true_masks, preds)

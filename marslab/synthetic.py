@@ -11,24 +11,20 @@ The training set also holds `n_aliens` alien images that all share one mask (the
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from pathlib import Path
-
 import numpy as np
 from scipy import ndimage as ndi
 
-from marslab import IMAGE_SHAPE
-from marslab.data import MarsData, cache_dir
+from marslab import BACKGROUND, BEDROCK, BIG_ROCK, IMAGE_SHAPE, NUM_CLASSES, SAND, SOIL
+from marslab.cache import cache_dir, load_set, save_set
+from marslab.course_file import MarsData
 
 GENERATOR_VERSION = 5  # bump when the output changes, so stale caches are not reused
 H, W = IMAGE_SHAPE
-BACKGROUND, SOIL, BEDROCK, SAND, BIG_ROCK = range(5)
 TERRAIN_MIX = (0.6, 0.42, 0.33)  # Dirichlet concentration of the soil / bedrock / sand shares per image
 TERRAIN_OFFSET = (5.0, 8.0, -6.0)  # mean brightness offset of soil / bedrock / sand
 ROCK_IMAGES = 0.18  # share of images drawn with big rocks (label noise drops some): about 11 % of masks show one
-ROCK_RADIUS = (3.0, 7.0)  # long semi-axis of a big rock in pixels; with ROCK_IMAGES: about 0.13 % of pixels (report 000 Table 1)
+# long semi-axis of a big rock in pixels; with ROCK_IMAGES: about 0.13 % of pixels (report 000 Table 1)
+ROCK_RADIUS = (3.0, 7.0)
 BLURRED = 0.3  # share of images rendered slightly out of focus
 CHUNK = 128  # images generated at once: small arrays stay in the CPU cache; bounds peak memory
 
@@ -39,46 +35,32 @@ def make_mars(seed: int = 0, n_train: int = 2615, n_test: int = 10022, n_aliens:
 
     Also returns clean_masks, test_masks (noisy, as a grader would have), test_clean_masks and
     alien_index (sorted indices of the n_aliens training images that share one mask).
-    cache: read/write the result under marslab.data.cache_dir() (keyed on the arguments and generator version).
+    cache: read/write the result under marslab.cache.cache_dir() (keyed on the arguments and generator version).
     """
-    for name, value, low in (("seed", seed, 0), ("n_train", n_train, 1), ("n_test", n_test, 1), ("n_aliens", n_aliens, 0)):
+    for name, value, low in (("seed", seed, 0), ("n_train", n_train, 1), ("n_test", n_test, 1),
+                             ("n_aliens", n_aliens, 0)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     if n_aliens > n_train:
         raise ValueError(f"n_aliens ({n_aliens}) cannot exceed n_train ({n_train})")
-    path = cache_dir() / f"mars_v{GENERATOR_VERSION}_seed{seed}_{n_train}_{n_test}_{n_aliens}"
-    if cache and path.is_dir():
-        return _load_cached(path)
+    key = f"mars_v{GENERATOR_VERSION}_seed{seed}_{n_train}_{n_test}_{n_aliens}"
+    if cache:
+        cached = load_set(cache_dir() / key, _cache_layout(n_train, n_test, n_aliens), source="synthetic")
+        if cached is not None:
+            return cached
     data = _generate(int(seed), int(n_train), int(n_test), int(n_aliens))
     if cache:
-        _save_atomic(path, data)
+        save_set(cache_dir() / key, data, stale_pattern=r"mars_v\d+_seed\d+_\d+_\d+_\d+")
     return data
 
 
-def _load_cached(path: Path) -> MarsData:
-    """Read a cached set: one .npy per array, memory-mapped copy-on-write (instant; edits stay in memory)."""
-    arrays = {f.stem: np.load(f, mmap_mode="c") for f in path.glob("*.npy")}
-    return MarsData(source="synthetic", **arrays)
-
-
-def _save_atomic(path: Path, data: MarsData) -> None:
-    """Write the arrays of `data` as .npy files in a temporary folder, then rename it to `path` in one step,
-    so a crash or a parallel run never leaves half a cache."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent))
-    for name, value in vars(data).items():
-        if isinstance(value, np.ndarray):
-            np.save(tmp / f"{name}.npy", value)
-    try:
-        os.rename(tmp, path)
-    except OSError:  # another process finished the same set first: keep theirs
-        shutil.rmtree(tmp, ignore_errors=True)
-    for stale in path.parent.glob("mars_v*_seed*"):  # sets of older generator versions are never read again
-        if not stale.name.startswith(f"mars_v{GENERATOR_VERSION}_") and not stale.name.endswith(".tmp"):
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
+def _cache_layout(n_train: int, n_test: int, n_aliens: int) -> dict:
+    """What a cached set must hold: {array: (shape, dtype, labels 0..n-1 or None)}."""
+    labels = {"masks": n_train, "clean_masks": n_train, "test_masks": n_test, "test_clean_masks": n_test}
+    layout = {name: ((n, H, W), "uint8", NUM_CLASSES) for name, n in labels.items()}
+    layout.update(images=((n_train, H, W), "uint8", None), test_images=((n_test, H, W), "uint8", None),
+                  alien_index=((n_aliens,), "int64", n_train))  # indices 0..n_train-1
+    return layout
 
 
 def _generate(seed: int, n_train: int, n_test: int, n_aliens: int) -> MarsData:
@@ -159,7 +141,8 @@ def _layout(rng: np.random.Generator, n: int) -> dict:
     rover = np.zeros((n, H, W), bool)
     i = np.flatnonzero(~top & (rng.random(n) < 0.35))
     for _ in range(2):  # rover hardware: rotated rectangles in a bottom corner
-        u, v = _rotated(xx, yy, np.where(rng.random(i.size) < 0.5, rng.uniform(-10, 35, i.size), rng.uniform(95, 140, i.size)),
+        corner = np.where(rng.random(i.size) < 0.5, rng.uniform(-10, 35, i.size), rng.uniform(95, 140, i.size))
+        u, v = _rotated(xx, yy, corner,
                         rng.uniform(35, 75, i.size), rng.uniform(-0.6, 0.6, i.size))
         rover[i] |= (np.abs(u) < _col(rng.uniform(8, 30, i.size))) & (np.abs(v) < _col(rng.uniform(5, 18, i.size)))
     mask[sky | far | rover] = BACKGROUND
@@ -173,7 +156,8 @@ def _layout(rng: np.random.Generator, n: int) -> dict:
     for _ in range(3):
         present = _col(rng.random(i.size) < 0.55).astype(bool)
         rx = rng.uniform(*ROCK_RADIUS, i.size)
-        u, v = _rotated(xx, yy, rng.uniform(5, W - 5, i.size), rng.uniform(12, H - 3, i.size), rng.uniform(-0.4, 0.4, i.size))
+        u, v = _rotated(xx, yy, rng.uniform(5, W - 5, i.size), rng.uniform(12, H - 3, i.size),
+                        rng.uniform(-0.4, 0.4, i.size))
         u, v = u / _col(rx), v / _col(rx * rng.uniform(0.55, 0.9, i.size))
         inside = (u * u + v * v < 1) & present
         shade[i] = np.where(inside, u * du + v * dv, shade[i])
@@ -185,7 +169,8 @@ def _layout(rng: np.random.Generator, n: int) -> dict:
             "shade": shade, "shadow": shadow & (mask != BACKGROUND) & ~rock}
 
 
-def _rotated(xx: np.ndarray, yy: np.ndarray, cx: np.ndarray, cy: np.ndarray, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rotated(xx: np.ndarray, yy: np.ndarray, cx: np.ndarray, cy: np.ndarray,
+             angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates (n, 64, 128) relative to per-image centres (n,), rotated by per-image angles (n,)."""
     c, s = _col(np.cos(angle)), _col(np.sin(angle))
     x, y = xx - _col(cx), yy - _col(cy)
@@ -218,7 +203,8 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
     # sand: smooth, low ripples
     angle = rng.uniform(-0.5, 0.5, n) + np.pi / 2
     kx, ky = _col(np.cos(angle) / rng.uniform(4.5, 9.0, n)), _col(np.sin(angle) / rng.uniform(4.5, 9.0, n))
-    ripple, wobble, sand_grain = _col(rng.uniform(1.0, 4.0, n)), smooth_field(rng, n, 3, 6), _col(rng.uniform(1.5, 5.0, n))
+    ripple, wobble = _col(rng.uniform(1.0, 4.0, n)), smooth_field(rng, n, 3, 6)
+    sand_grain = _col(rng.uniform(1.5, 5.0, n))
     offsets = rng.normal(TERRAIN_OFFSET, 6.0, (n, 3)).astype(np.float32)  # brightness per class and image: no giveaway
     paint(terrain == SOIL, lambda i: grain[i] * fine[i] + pebbles[i] * (fine[i] > 1.1) + _col(offsets[i, 0]))
     paint(terrain == BEDROCK, lambda i: plates[i] * np.floor(layers[i] / step[i]) * step[i] + rough[i] * fine[i]
@@ -237,7 +223,8 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
     def rover(i: np.ndarray) -> np.ndarray:
         body = scene["rover"][i].astype(np.float32)
         edges = np.abs(ndi.correlate1d(body, [1, -1], axis=2)) + np.abs(ndi.correlate1d(body, [1, -1], axis=1))
-        return -30.0 + 60.0 * np.minimum(edges, 1.0) + (40.0 * (np.abs(bolts[i]) > 1.3) + 12.0 * panels[i]) + 14.0 * fine[i]
+        return (-30.0 + 60.0 * np.minimum(edges, 1.0) + (40.0 * (np.abs(bolts[i]) > 1.3) + 12.0 * panels[i])
+                + 14.0 * fine[i])
 
     paint(scene["rover"], rover)
     # illumination: per-image level and contrast, a soft shading gradient, then sensor noise

@@ -1,24 +1,30 @@
-"""The training recipe: AdamW with warmup + cosine annealing, callbacks on validation mean IoU,
-mixed precision on GPU, the right `tf.distribute` strategy, and history plots.
+"""Training: AdamW with warmup + cosine annealing, callbacks on validation mean IoU, mixed precision on
+GPU, the right `tf.distribute` strategy, and history plots.
 
 Everything here is Keras' own machinery put together; nothing is re-implemented. The pieces are
-separate functions so a lesson can show each one; `fit` puts them together.
+separate functions so a lesson can show each one; `fit` puts them together. What to train (the
+course's network and loss) is in `marslab.recipe`; comparisons of several runs in `marslab.experiments`.
 """
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
-import warnings
+import re
+import sys
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from marslab.config import keras_backend, list_gpus
+from marslab.config import keras_backend, list_gpus, tensorflow
+from marslab.files import atomic_path, remove_stale_temporaries
+from marslab.metrics import CompetitionMeanIoU
+from marslab.models.supervision import losses_for, targets_for
 
 MONITOR = "val_mean_iou"  # logged by marslab.metrics.CompetitionMeanIoU (name "mean_iou") on validation data
-RECIPE_LOSS_POWER = 0.5  # recipe_loss's class-weight power (benchmarks/bench_loss_power.py)
 
 
 def cosine_schedule(peak_learning_rate: float, total_steps: int, warmup_steps: int = 0,
@@ -29,7 +35,8 @@ def cosine_schedule(peak_learning_rate: float, total_steps: int, warmup_steps: i
     if peak_learning_rate <= 0:
         raise ValueError(f"peak_learning_rate must be > 0, got {peak_learning_rate}")
     if not 0 <= warmup_steps < total_steps:
-        raise ValueError(f"need 0 <= warmup_steps < total_steps, got warmup_steps={warmup_steps}, total_steps={total_steps}")
+        raise ValueError(f"need 0 <= warmup_steps < total_steps, got warmup_steps={warmup_steps}, "
+                         f"total_steps={total_steps}")
     if warmup_steps == 0:
         return keras.optimizers.schedules.CosineDecay(peak_learning_rate, decay_steps=total_steps, alpha=alpha)
     return keras.optimizers.schedules.CosineDecay(
@@ -44,19 +51,83 @@ def make_optimizer(total_steps: int, learning_rate: float = 1e-3, weight_decay: 
     return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=weight_decay)
 
 
+class SafeCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' best-model checkpoint, made safe for work already done.
+
+    Saves the model whenever `monitor` improves, to a temporary file renamed over `filepath` in one step
+    (a kill during the save never leaves a corrupt checkpoint), with the monitored value beside it in
+    `<filepath stem>.json`. A checkpoint left by an earlier run counts: this run replaces it only when it
+    does better than the value recorded with it, unless `overwrite=True`. An earlier checkpoint without a
+    readable record (or monitored on something else) is renamed `<stem>.earlier-<its time>.keras`, with a note.
+    """
+
+    def __init__(self, filepath: str | os.PathLike, monitor: str = MONITOR, mode: str = "max",
+                 overwrite: bool = False):
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', found {mode!r}")
+        super().__init__(str(filepath), monitor=monitor, mode=mode, save_best_only=True)
+        self.path, self.record = Path(filepath), Path(filepath).with_suffix(".json")
+        self.overwrite, self.mode_name = overwrite, mode
+        self.best_value = self._earlier_best()
+
+    def _earlier_best(self) -> float | None:
+        """The value recorded with an earlier run's checkpoint (None: none to beat). An earlier checkpoint
+        whose value is not on record (an older marslab, another monitor) is kept under another name."""
+        if self.overwrite or not self.path.exists():
+            return None
+        try:
+            record = json.loads(self.record.read_text())
+            if record["monitor"] == self.monitor and record["mode"] == self.mode_name:
+                return float(record["value"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.path.stat().st_mtime))
+        kept, n = self.path.with_name(f"{self.path.stem}.earlier-{stamp}{self.path.suffix}"), 1
+        while kept.exists() or kept.with_suffix(".json").exists():  # never over another kept one
+            n += 1
+            kept = self.path.with_name(f"{self.path.stem}.earlier-{stamp}-{n}{self.path.suffix}")
+        os.rename(self.path, kept)
+        if self.record.exists():
+            os.rename(self.record, kept.with_suffix(".json"))
+        print(f"marslab: {self.path} came from an earlier run whose {self.monitor} is not on record; kept as "
+              f"{kept.name}", file=sys.stderr)
+        return None
+
+    def on_train_begin(self, logs=None):
+        remove_stale_temporaries(self.path.parent, re.escape(self.path.name))  # saves killed midway
+
+    def _better(self, value: float) -> bool:
+        if self.best_value is None:
+            return True
+        return value > self.best_value if self.mode_name == "max" else value < self.best_value
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not np.isfinite(value) or not self._better(float(value)):
+            return
+        self.best_value = float(value)
+        with atomic_path(self.path, suffix=".keras") as tmp:  # Keras saves only to a name ending in .keras
+            self.model.save(str(tmp), overwrite=True)
+        with atomic_path(self.record) as tmp:
+            tmp.write_text(json.dumps({"monitor": self.monitor, "mode": self.mode_name, "value": self.best_value,
+                                       "epoch": epoch + 1}))
+
+
 def make_callbacks(out_dir: str | os.PathLike, monitor: str = MONITOR, patience: int = 10,
-                   mode: str = "max") -> list[keras.callbacks.Callback]:
+                   mode: str = "max", overwrite: bool = False) -> list[keras.callbacks.Callback]:
     """Early stopping (best weights restored), best-model checkpoint and a CSV log, all on `monitor`.
 
-    Writes `out_dir/best.keras` (the model at its best epoch) and `out_dir/history.csv` (one row per epoch).
+    Writes `out_dir/best.keras` (the model at its best epoch, `SafeCheckpoint`: written atomically, an
+    earlier run's better checkpoint kept unless `overwrite`) and appends to `out_dir/history.csv` (one
+    row per epoch).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return [
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True,
                                       verbose=1),
-        keras.callbacks.ModelCheckpoint(str(out_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True),
-        keras.callbacks.CSVLogger(str(out_dir / "history.csv")),
+        SafeCheckpoint(out_dir / "best.keras", monitor=monitor, mode=mode, overwrite=overwrite),
+        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
     ]
 
 
@@ -91,10 +162,7 @@ def distribution_strategy():
     """
     if keras_backend() != "tensorflow":
         raise ValueError(f"tf.distribute needs the tensorflow Keras backend, this session uses {keras_backend()!r}")
-    import json
-
-    import tensorflow as tf
-
+    tf = tensorflow()
     cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
     if len(cluster.get("worker", [])) + len(cluster.get("chief", [])) > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -122,7 +190,8 @@ def steps_per_epoch(train_data, batch_size: int) -> int:
     if hasattr(train_data, "cardinality"):
         steps = int(train_data.cardinality())
         if steps < 0:
-            raise ValueError("the training dataset has unknown or infinite length: pass steps explicitly (.take/.repeat)")
+            raise ValueError("the training dataset has unknown or infinite length: pass steps explicitly "
+                             "(.take/.repeat)")
         return steps
     return len(train_data)
 
@@ -130,25 +199,23 @@ def steps_per_epoch(train_data, batch_size: int) -> int:
 def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: str | os.PathLike,
         batch_size: int = 32, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
         warmup_epochs: float = 1.0, patience: int = 10, metric: keras.metrics.Metric | None = None,
-        verbose: int = 1, schedule: str = "cosine") -> keras.callbacks.History:
+        verbose: int = 1, overwrite: bool = False, schedule: str = "cosine") -> keras.callbacks.History:
     """Compile `model` with the recipe (AdamW + warmup + cosine, competition mean IoU) and train it.
 
     train_data / val_data: NumPy `(images (N,64,128,1) float32, masks (N,64,128) int)` tuples, or
     batched tf.data.Datasets of such pairs (batch_size is then ignored). A multi-output model (deep
     supervision, class head) gets one target and loss per output (`marslab.models.targets_for`,
     NumPy data only) and is monitored on its main output "probs". The best model (validation mean
-    IoU) is restored at the end and saved in `out_dir/best.keras`; `out_dir/history.csv` logs epochs.
+    IoU) is restored at the end and saved in `out_dir/best.keras` (an earlier run's better checkpoint there
+    is kept unless `overwrite`, see `SafeCheckpoint`); `out_dir/history.csv` logs epochs.
     metric: what to monitor instead (e.g. keras.metrics.BinaryIoU for a one-class background model);
     default `marslab.metrics.CompetitionMeanIoU()`, logged as "mean_iou". schedule: "cosine" (warmup +
     cosine annealing) or "plateau" (constant rate, halved when the monitored score stalls; report 002).
     """
-    from marslab.metrics import CompetitionMeanIoU
-    from marslab.models import losses_for, targets_for
     from marslab.schedules import SCHEDULES, plateau_callback, plateau_optimizer
 
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-
     steps = steps_per_epoch(train_data, batch_size)
     total = steps * epochs
     warmup = min(int(round(warmup_epochs * steps)), total - 1)
@@ -169,7 +236,7 @@ def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: st
     else:
         train_args = dict(x=train_data)  # a dataset shuffles itself (make_dataset(shuffle=True))
     monitor = f"val_{metric.name}" if single else f"val_probs_{metric.name}"
-    callbacks = make_callbacks(out_dir, monitor=monitor, patience=patience)
+    callbacks = make_callbacks(out_dir, monitor=monitor, patience=patience, overwrite=overwrite)
     callbacks += [plateau_callback(monitor)] if schedule == "plateau" else []
     return model.fit(**train_args, epochs=epochs, validation_data=val_data, callbacks=callbacks,
                      verbose=verbose)
@@ -178,7 +245,7 @@ def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: st
 def plot_history(history: keras.callbacks.History | dict, metrics: tuple[str, ...] = ("loss", "mean_iou")):
     """One panel per metric: training and validation curves per epoch, best validation epoch marked.
     Returns the matplotlib Figure."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # drawing only (about a second to import)
 
     logs = history.history if hasattr(history, "history") else history
     metrics = tuple(m if m in logs or f"probs_{m}" not in logs else f"probs_{m}" for m in metrics)  # multi-output
@@ -203,7 +270,7 @@ def plot_history(history: keras.callbacks.History | dict, metrics: tuple[str, ..
 
 def plot_schedule(schedule, total_steps: int, ax=None):
     """The learning rate of a Keras schedule over steps 0..total_steps (at most 200 points); returns the Axes."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # drawing only (about a second to import)
 
     steps = np.unique(np.linspace(0, total_steps, 200).astype(int))
     rates = [float(schedule(int(s))) for s in steps]
@@ -214,100 +281,3 @@ def plot_schedule(schedule, total_steps: int, ax=None):
     ax.set_ylabel("learning rate")
     ax.set_title("warmup + cosine annealing")
     return ax
-
-
-# ------------------------------------------------------------------ the course's final recipe
-RECIPE_ARCHITECTURES: tuple[str, ...] = ("unet", "unet3plus")
-
-
-def recipe_model(filters: int = 32, depth: int = 4, architecture: str = "unet",
-                 cat_channels: int | None = None, standardize_input: bool = False) -> keras.Model:
-    """The course's final network: images (B,64,128,1) -> probs (B,64,128,5).
-
-    architecture "unet" (default): lesson 05's U-Net, the lesson-05 baseline's own network, so the
-    recipe's gain comes from how it is trained. "unet3plus": report 000's best, a UNet3+ with residual
-    blocks and transposed convolutions (§4.4), with `cat_channels` (default `filters`). On the synthetic
-    set the UNet3+ trained worse with the recipe's loss and schedule: after 12 epochs (filters 16, the
-    whole cleaned set, CPU) its validation mean IoU was 0.514 against the U-Net's 0.621 and its
-    training loss rose from the third epoch on (lesson 09, section 5; benchmarks/bench_loss_power.py).
-    standardize_input: every image to mean 0 and variance 1 before the first layer
-    (`marslab.models.standardize`, no weights). Off by default: it sped up the first epochs, but in the
-    quality benchmark's recipe it ended 0.008 below the plain input (lesson 09, section 5).
-    """
-    from marslab.models import unet, unet3plus
-
-    if architecture == "unet":
-        if cat_channels is not None:
-            raise ValueError("cat_channels sets the skip width of architecture='unet3plus'; the U-Net has none")
-        return unet(filters=filters, depth=depth, standardize_input=standardize_input, name="recipe_unet")
-    if architecture == "unet3plus":
-        return unet3plus(filters=filters, depth=depth, cat_channels=cat_channels or filters, residual=True,
-                         upsampling="transpose", standardize_input=standardize_input, name="recipe_unet3plus")
-    raise ValueError(f"architecture must be one of {RECIPE_ARCHITECTURES}, got {architecture!r}")
-
-
-def recipe_weights(masks: np.ndarray, power: float = RECIPE_LOSS_POWER) -> np.ndarray:
-    """Class weights (5,): inverse frequency of `masks` (N,64,128) raised to `power`, Background zeroed,
-    scaled so the average pixel weight of `masks` is 1 (report 000 Table 4, second row, at power 1;
-    power 0 only drops Background; values in between soften the weight of Big Rock).
-
-    The scaling: weights summing to 1 (Table 4's rows) shrink a cross-entropy by the average pixel
-    weight, about 50x on Table 1's frequencies, and such a loss trained markedly slower in a controlled
-    toy run. The default power 0.5: at power 1 the recipe's loss hardly fell on the synthetic set
-    (benchmarks/bench_loss_power.py, lesson 09).
-    """
-    from marslab.weights import class_frequencies, inverse_frequency, zero_background
-
-    freqs = class_frequencies(masks)
-    weights = zero_background(inverse_frequency(freqs) ** power)
-    return weights / float(freqs @ weights)
-
-
-def recipe_loss(masks: np.ndarray, power: float = RECIPE_LOSS_POWER, dice: float = 1.0):
-    """The recipe's loss: class-weighted cross-entropy + `dice` x class-weighted per-class soft Dice, both
-    with `recipe_weights(masks, power)` (Background's weight 0). dice=0 gives the cross-entropy alone.
-
-    The Dice part scores each class's overlap over the whole batch, as the metric does over the test
-    set, so a rare class is judged by its overlap, not by its share of the pixels (reports 003 and 004
-    ended with such sums). On the synthetic set, with the U-Net, it made no measurable difference:
-    the class weights are what taught Big Rock (lesson 09, section 5; benchmarks/bench_loss_power.py).
-    """
-    from marslab.losses import Combined, get_loss
-
-    if dice < 0:
-        raise ValueError(f"dice must be >= 0 (the weight of the Dice term), got {dice}")
-    weights = recipe_weights(masks, power)
-    if dice == 0:
-        return get_loss("cce", class_weights=weights)
-    return Combined([get_loss("cce", class_weights=weights), get_loss("dice", class_weights=weights)],
-                    [1.0, float(dice)], class_weights=weights, name="cce_dice")
-
-
-# ------------------------------------------------------------------ error analysis
-def evaluate(true_masks: np.ndarray, preds: np.ndarray) -> dict[str, float]:
-    """The competition metric and the IoU of every class 1-4 (true-Background pixels ignored), as a row."""
-    from marslab import CLASS_NAMES
-    from marslab.metrics import mean_iou, per_class_iou
-
-    row = {"mean IoU": mean_iou(true_masks, preds)}
-    row.update({f"IoU {name}": float(v) for name, v in zip(CLASS_NAMES[1:], per_class_iou(true_masks, preds)[1:])})
-    return row
-
-
-def per_image_scores(true_masks: np.ndarray, preds: np.ndarray, num_classes: int = 5) -> np.ndarray:
-    """The competition metric of every image on its own: (N,64,128) x2 -> (N,) float, NaN where an image
-    has no class 1..C-1 in truth or prediction. Sort it to find the worst images."""
-    true_masks, preds = np.asarray(true_masks), np.asarray(preds)
-    if true_masks.shape != preds.shape or true_masks.ndim != 3:
-        raise ValueError(f"need two (N, H, W) label arrays of one shape, got {true_masks.shape} and {preds.shape}")
-    n = len(true_masks)
-    keep = true_masks.reshape(n, -1) > 0  # the metric ignores true-Background pixels
-    t, p = true_masks.reshape(n, -1).astype(np.int64), preds.reshape(n, -1).astype(np.int64)
-    iou = np.full((n, num_classes - 1), np.nan)
-    for c in range(1, num_classes):
-        inter = ((t == c) & (p == c) & keep).sum(1)
-        union = (((t == c) | (p == c)) & keep).sum(1)
-        iou[:, c - 1] = np.where(union > 0, inter / np.maximum(union, 1), np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: images with nothing to score
-        return np.nanmean(iou, axis=1)

@@ -10,30 +10,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from marslab import CLASS_NAMES, NUM_CLASSES
+from marslab import BIG_ROCK, CLASS_NAMES, NUM_CLASSES
+from marslab.validation import check_int, check_labels
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-BIG_ROCK = 4
-
 
 def _class_name(c: int, num_classes: int) -> str:
     return f"class {c} ({CLASS_NAMES[c]})" if num_classes == NUM_CLASSES else f"class {c}"
-
-
-def check_masks(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
-    """Return `masks` as an array after checking it is (N, H, W), integer, non-empty, labels 0..num_classes-1."""
-    masks = np.asarray(masks)
-    if not np.issubdtype(masks.dtype, np.integer):
-        raise TypeError(f"masks must hold integer class labels, got dtype {masks.dtype}")
-    if masks.ndim != 3:
-        raise ValueError(f"masks must have shape (N, H, W), got shape {masks.shape}")
-    if masks.size == 0:
-        raise ValueError(f"masks is empty (shape {masks.shape}): there are no pixels to count")
-    if masks.min() < 0 or masks.max() >= num_classes:
-        raise ValueError(f"masks must hold labels 0..{num_classes - 1}, found {masks.min()}..{masks.max()}")
-    return masks
 
 
 def _check_positive(name: str, values: np.ndarray) -> np.ndarray:
@@ -53,7 +38,7 @@ def _check_positive(name: str, values: np.ndarray) -> np.ndarray:
 
 def class_counts(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
     """Pixel count of each class over all masks (N, H, W): int64 array (num_classes,)."""
-    masks = check_masks(masks, num_classes)
+    masks = check_labels(masks, image_shape=None, num_classes=num_classes)
     return np.bincount(masks.ravel(), minlength=num_classes).astype(np.int64)
 
 
@@ -63,10 +48,13 @@ def class_frequencies(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.n
     return counts / counts.sum()
 
 
-def images_with_class(masks: np.ndarray, class_id: int = BIG_ROCK) -> np.ndarray:
-    """Boolean (N,): which masks (N, H, W) contain at least one pixel of `class_id`."""
-    masks = check_masks(masks, max(NUM_CLASSES, class_id + 1))
-    return (masks == class_id).any(axis=(1, 2))
+def class_presence(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """(N, num_classes) bool: does mask i contain class c? masks (N, H, W) integer labels 0..num_classes-1.
+    `class_presence(masks)[:, c]` picks the images that show class c."""
+    masks = check_labels(masks, image_shape=None, num_classes=num_classes)
+    flat = masks.reshape(len(masks), -1).astype(np.int64) + num_classes * np.arange(len(masks))[:, None]
+    counts = np.bincount(flat.ravel(), minlength=num_classes * len(masks))
+    return counts.reshape(len(masks), num_classes) > 0
 
 
 def inverse_frequency(freqs: np.ndarray) -> np.ndarray:
@@ -104,10 +92,10 @@ def median_frequency(masks: np.ndarray, num_classes: int = NUM_CLASSES) -> np.nd
     is present (not of all images), so a class that is rare in the set but large where it occurs is
     not over-weighted. The median is over the num_classes values of freq.
     """
-    masks = check_masks(masks, num_classes)
+    masks = check_labels(masks, image_shape=None, num_classes=num_classes)
     counts = class_counts(masks, num_classes)
     _check_positive("class pixel counts", counts)
-    present = np.stack([(masks == c).any(axis=(1, 2)) for c in range(num_classes)], axis=1)  # (N, C)
+    present = class_presence(masks, num_classes)  # (N, C)
     pixels_per_image = masks.shape[1] * masks.shape[2]
     freq = counts / (present.sum(axis=0) * pixels_per_image)
     return np.median(freq) / freq
@@ -133,9 +121,9 @@ def oversample_indices(masks: np.ndarray, class_id: int = BIG_ROCK, factor: int 
     Index the images and masks with them (report 000 quadrupled its Big Rock images); shuffling is
     left to the input pipeline. Sorted, so a repeated image's copies sit together.
     """
-    if not isinstance(factor, (int, np.integer)) or factor < 1:
-        raise ValueError(f"factor must be an int >= 1, got {factor!r}")
-    repeats = np.where(images_with_class(masks, class_id), factor, 1)
+    check_int(factor, "factor", 1)
+    check_int(class_id, "class_id", 0, NUM_CLASSES - 1)
+    repeats = np.where(class_presence(masks)[:, class_id], factor, 1)
     return np.repeat(np.arange(len(repeats)), repeats)
 
 
@@ -154,7 +142,7 @@ def weighting_schemes(masks: np.ndarray, num_classes: int = NUM_CLASSES,
 def plot_weights(schemes: dict[str, np.ndarray], class_names: tuple[str, ...] = CLASS_NAMES,
                  ax: Axes | None = None) -> Axes:
     """Grouped bar chart of weight schemes ({name: (C,) weights}) on a log axis; returns the Axes."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # drawing only (about a second to import)
 
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 3.5))

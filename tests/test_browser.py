@@ -132,10 +132,10 @@ def test_a_lesson_runs_in_the_browser_with_plots_and_a_working_widget(lab, name)
             assert page.evaluate("() => [...document.querySelectorAll('.jp-OutputArea-output img')]"
                                  ".some(i => i.complete && i.naturalWidth > 100)"), "plots did not render"
 
-            slider = page.locator(".widget-interact .widget-slider").first
+            slider = page.locator(".marslab-browser .widget-slider").first
             assert slider.count() and slider.is_visible(), "the ipywidgets browser did not render"
             handle = slider.locator(".noUi-handle")
-            image = slider.locator("xpath=ancestor::div[contains(@class,'widget-interact')][1]//img").first
+            image = slider.locator("xpath=ancestor::div[contains(@class,'marslab-browser')][1]//img").first
             value, src = handle.get_attribute("aria-valuenow"), image.get_attribute("src")
             track = slider.locator(".noUi-base")
             track.scroll_into_view_if_needed()
@@ -143,7 +143,7 @@ def test_a_lesson_runs_in_the_browser_with_plots_and_a_working_widget(lab, name)
             track.click(position={"x": box["width"] * 0.9, "y": box["height"] / 2})  # a student's click on the track
             page.wait_for_function("([h, v]) => h.getAttribute('aria-valuenow') !== v",
                                    arg=[handle.element_handle(), value], timeout=30_000)
-            page.wait_for_function("([s, src]) => { const img = s.closest('.widget-interact').querySelector('img');"
+            page.wait_for_function("([s, src]) => { const img = s.closest('.marslab-browser').querySelector('img');"
                                    " return img !== null && img.getAttribute('src') !== src; }",
                                    arg=[slider.element_handle(), src], timeout=60_000)
         finally:

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from marslab import data as data_module
-from marslab.data import MarsData, load_mars, read_course_npz, save_course_npz
+from marslab.course_file import MarsData, read_course_npz, save_course_npz
+from marslab.data import load_mars
 
 SHARED_AI4MARS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ai4mars_train_64x128.npz"
 
@@ -108,10 +109,10 @@ def test_mask_labels_outside_0_to_4(tmp_path, label):
 
 
 def test_without_a_real_file_it_says_so_once_and_returns_the_synthetic_set(monkeypatch, capsys):
-    import marslab.synthetic
+    from marslab.synthetic import make_mars
 
-    small = marslab.synthetic.make_mars(n_train=20, n_test=5, n_aliens=2, cache=False)
-    monkeypatch.setattr(marslab.synthetic, "make_mars", lambda: small)
+    small = make_mars(n_train=20, n_test=5, n_aliens=2, cache=False)
+    monkeypatch.setattr(data_module, "make_mars", lambda: small)
     monkeypatch.setattr(data_module, "_said_synthetic", False)
     first, second = load_mars(), load_mars()
     assert first.source == "synthetic" and second is small
@@ -153,15 +154,6 @@ def test_real_ai4mars_images_go_through_the_course_path(tmp_path):
     data = load_mars(path)
     assert data.source == "real" and data.images.shape == (300, 64, 128) and data.test_images.shape == (100, 64, 128)
     assert np.array_equal(data.masks, pairs[:300, 1])
-
-
-def test_class_presence_matches_a_loop():
-    from marslab.data import class_presence
-
-    masks = np.random.default_rng(0).choice([0, 1, 3], size=(7, 8, 16)).astype(np.uint8)
-    masks[2] = 4
-    expected = np.array([[(m == c).any() for c in range(5)] for m in masks])
-    assert np.array_equal(class_presence(masks), expected)
 
 
 def test_class_appearance_on_images_with_known_statistics():

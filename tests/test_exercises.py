@@ -157,8 +157,11 @@ def test_feedback_outcomes_and_rendering(capsys):
     assert "Incorrect: double(2)" in out and "Correct" in out
     assert "Hint 1/2: Multiply. (`check.q9.hint(2)` for more)" in out and "Hint 2/2: By two." in out
     assert "```python\ndef double(x):" in out
-    with pytest.raises(ValueError, match="hints 1..2"):
-        q.hint(3)
+    q.hint(3)  # issue 24: a hint that does not exist is a message naming the hints there are, not a traceback
+    q.hint("next")
+    out = capsys.readouterr().out
+    assert "q9 has 2 hints: `check.q9.hint(1)` to `check.q9.hint(2)`; there is no hint(3)." in out
+    assert "there is no hint('next')" in out
 
 
 def test_a_real_error_in_the_answer_surfaces_as_itself():

@@ -231,45 +231,7 @@ def test_bad_input_is_named():
         losses.signed_distance_maps(labels + 1)
 
 
-# --- the lesson's comparison loop (marslab.loss_comparison) ---------------------------------------
-def test_score_matches_pixel_counts():
-    from marslab.loss_comparison import score
-
-    masks = np.array([[[0, 0, 1, 1], [2, 2, 3, 4]]])
-    preds = np.array([[[0, 1, 1, 1], [2, 3, 3, 0]]])
-    row = score(masks, preds)
-    assert row["accuracy"] == pytest.approx(5 / 8)
-    assert row["IoU Background"] == pytest.approx(1 / 3)     # all pixels: 1 hit, 3 in the union
-    assert row["IoU Soil"] == pytest.approx(1.0)             # the background pixel called Soil is free
-    assert row["IoU Bedrock"] == pytest.approx(1 / 2) and row["IoU Sand"] == pytest.approx(1 / 2)
-    assert row["IoU Big Rock"] == 0.0
-    assert row["mean IoU"] == pytest.approx((1 + 0.5 + 0.5 + 0) / 4)
-
-
-def test_compare_losses_runs_every_loss_and_seed():
-    from marslab import loss_comparison as lc
-
-    rng = np.random.default_rng(0)
-    masks = rng.integers(0, C, (8, 8, 16))
-    images = (masks[..., None] / 4.0 + rng.normal(0, 0.1, (8, 8, 16, 1))).astype(np.float32)
-
-    def build():
-        inputs = keras.Input((8, 16, 1))
-        return keras.Model(inputs, keras.layers.Conv2D(C, 3, padding="same", activation="softmax")(inputs))
-
-    chosen = {k: v for k, v in lc.lesson_losses(np.ones(C)).items() if k in ("CCE", "Dice", "CCE+Boundary")}
-    records = lc.compare_losses(build, chosen, (images[:6], masks[:6]), (images[6:], masks[6:]),
-                                seeds=[0, 1], epochs=1, batch_size=4, run_eagerly=True)
-    assert [(r["loss"], r["seed"]) for r in records] == [(k, s) for k in chosen for s in (0, 1)]
-    assert all(0 <= r["mean IoU"] <= 1 and 0 <= r["accuracy"] <= 1 for r in records)
-    stats = lc.summarize(records)
-    cce = [r["mean IoU"] for r in records if r["loss"] == "CCE"]
-    assert stats["CCE"]["mean IoU"] == pytest.approx((np.mean(cce), np.std(cce)))
-    table = lc.format_table(records)
-    assert "CCE+Boundary" in table and "+-" in table and "Big Rock" in table
-    assert len(lc.plot_comparison(records).patches) >= 3 * 6
-
-
+# --- the losses lesson 08 compares (marslab.loss_comparison; its runs: tests/test_experiments.py) ----
 def test_lesson_losses_weight_each_kind():
     from marslab.loss_comparison import lesson_losses, metric_weights
 

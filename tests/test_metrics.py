@@ -177,3 +177,18 @@ def test_tests_run_on_the_backend_keras_backend_names():
     import os
 
     assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def test_per_image_scores_match_the_metric_image_by_image():
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 5, (4, 64, 128)).astype("uint8")
+    pred = np.where(rng.random(true.shape) < 0.7, true, rng.integers(0, 5, true.shape)).astype("uint8")
+    true[3] = 0                                   # nothing to score in image 3
+    scores = metrics.per_image_scores(true, pred)
+    for i in range(3):
+        assert scores[i] == pytest.approx(metrics.mean_iou(true[i:i + 1], pred[i:i + 1]))
+    assert np.isnan(scores[3])
+    half = np.ones((1, 64, 128), "uint8")
+    half_pred = half.copy()
+    half_pred[0, :32] = 2                          # Soil IoU 1/2, Bedrock IoU 0 -> mean 0.25
+    assert metrics.per_image_scores(half, half_pred)[0] == pytest.approx(0.25)

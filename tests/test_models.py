@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from marslab.models import (WeightedAdd, attention_gate, class_presence, conv_block, losses_for,
+from marslab.models import (WeightedAdd, attention_gate, conv_block, losses_for,
                             residual_block, squeeze_excite, standardize, targets_for, unet, unet3plus,
                             unet_plus_plus)
 
@@ -97,16 +97,6 @@ def test_multi_output_models_fit_one_step_with_dict_losses_and_targets(model_fn,
     history = model.fit(images, targets, batch_size=N, epochs=1, verbose=0)
     for name in model.output_names:
         assert np.isfinite(history.history[f"{name}_loss"][0])
-
-
-def test_class_presence_matches_a_direct_count(masks):
-    expected = np.array([[np.count_nonzero(m == c) > 0 for c in range(K)] for m in masks], "float32")
-    m = masks.copy()
-    m[0] = 2
-    expected[0] = [0, 0, 1, 0, 0]
-    np.testing.assert_array_equal(class_presence(m), expected)
-    with pytest.raises(ValueError, match="0..4"):
-        class_presence(m + 5)
 
 
 # ---------------------------------------------------------------- UNet3+ full-scale skips

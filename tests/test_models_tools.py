@@ -1,12 +1,11 @@
-"""Tests of the helpers around the model builders: skip_table, compare/predict_labels, and a smoke run
-of benchmarks/bench_models.py (whose plain hand-written U-Net must be the same network as `unet`)."""
+"""Tests of the helpers around the model builders: skip_table, and a smoke run of
+benchmarks/bench_models.py (whose plain hand-written U-Net must be the same network as `unet`)."""
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from marslab.models import compare, predict_labels, skip_table, unet, unet3plus
+from marslab.models import skip_table, unet, unet3plus
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,28 +19,6 @@ def test_skip_table_has_one_source_per_level_in_every_stage():
     assert rows[0]["level 0"] == "enc0 pool /8"
     with pytest.raises(ValueError, match="no UNet3\\+ decoder"):
         skip_table(unet(filters=2, depth=2))
-
-
-def test_compare_trains_and_scores_with_the_competition_metric():
-    rng = np.random.default_rng(0)
-    x = rng.random((8, 64, 128, 1)).astype("float32")
-    y = rng.integers(0, 5, (8, 64, 128)).astype("int32")
-    build = lambda: unet(filters=2, depth=2)  # noqa: E731
-    table = compare({"tiny": build}, (x, y), (x, y), epochs=1, batch_size=4)
-    assert list(table.index) == ["tiny"]
-    assert table.loc["tiny", "params"] == build().count_params()
-    assert 0.0 <= table.loc["tiny", "mean IoU"] <= 1.0
-    assert {"s/epoch", "IoU Soil", "IoU Big Rock"} <= set(table.columns)
-
-
-def test_predict_labels_is_the_argmax_of_the_main_output():
-    model = unet3plus(filters=2, depth=2, cat_channels=2, deep_supervision=True)
-    x = np.random.default_rng(0).random((2, 64, 128, 1)).astype("float32")
-    preds = predict_labels(model, x)
-    probs = model.predict(x, verbose=0)[model.output_names.index("probs")]
-    np.testing.assert_array_equal(preds, probs.argmax(-1))
-    with pytest.raises(ValueError, match="N, H, W, 1"):
-        predict_labels(model, x[..., 0])
 
 
 def test_benchmark_quick_run_matches_the_hand_written_unet(capsys):

@@ -66,13 +66,20 @@ def test_show_samples_grid_and_legend():
 
 
 def test_browse_has_a_slider_over_all_images_and_redraws():
+    import matplotlib.pyplot as plt
+
     from marslab.plots import browse
 
+    plt.close("all")
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (4, 64, 128)).astype(np.uint8)
     masks = rng.integers(0, 5, (4, 64, 128)).astype(np.uint8)
-    shown = browse(images, masks, masks, start=1)
-    slider = shown.widget.children[0]
+    slider, image = browse(images, masks, masks, start=1).children
     assert (slider.min, slider.max, slider.value) == (0, 3, 1)
+    first = bytes(image.value)
+    assert first.startswith(b"\x89PNG")
     slider.value = 3  # moving the slider draws the new image without error
-    assert slider.value == 3
+    assert slider.value == 3 and bytes(image.value) != first and bytes(image.value).startswith(b"\x89PNG")
+    assert not plt.get_fignums(), "the pictures are PNGs in a display, no figure is left open"
+    with pytest.raises(ValueError, match="start must be an int >= 0 and <= 3"):
+        browse(images, masks, start=4)

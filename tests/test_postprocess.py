@@ -157,3 +157,15 @@ def test_tune_class_weights_recovers_an_under_confident_class():
     assert tuned > plain + 0.02
     with pytest.raises(ValueError, match="same N"):
         pp.tune_class_weights(probs, masks[:10])
+
+
+def test_labels_are_the_argmax_of_the_main_output():
+    from marslab.models import unet3plus
+
+    model = unet3plus(filters=2, depth=2, cat_channels=2, deep_supervision=True)
+    x = np.random.default_rng(0).random((2, 64, 128, 1)).astype("float32")
+    preds = pp.to_labels(pp.predict_probs(model, x, progress=False))
+    probs = model.predict(x, verbose=0)[model.output_names.index("probs")]
+    np.testing.assert_array_equal(preds, probs.argmax(-1))
+    with pytest.raises(ValueError, match=r"N, 64, 128, C\) in \[0, 1\]"):
+        pp.predict_probs(model, x[..., 0], progress=False)

@@ -142,11 +142,13 @@ def test_benchmark_smoke_run(tmp_cache):
         assert line in out.stdout, line
 
 
-def test_caches_of_older_generator_versions_are_removed(tmp_cache):
+def test_caches_of_older_generator_versions_are_left_alone(tmp_cache):
+    """Issue 24: writing a set deletes nothing this process did not create (old versions, users' files)."""
     tmp_cache.mkdir(parents=True)
     (tmp_cache / "mars_v0_seed0_30_10_3").mkdir()
     (tmp_cache / "mars_v0_seed0_30_10_3.npz").write_bytes(b"old")
     (tmp_cache / "notes.txt").write_text("not ours")
     make_mars(seed=3, n_train=30, n_test=10, n_aliens=3)
     names = sorted(p.name for p in tmp_cache.iterdir())
-    assert names == [f"mars_v{synthetic.GENERATOR_VERSION}_seed3_30_10_3", "notes.txt"]
+    assert names == ["mars_v0_seed0_30_10_3", "mars_v0_seed0_30_10_3.npz",
+                     f"mars_v{synthetic.GENERATOR_VERSION}_seed3_30_10_3", "notes.txt"]

@@ -1,4 +1,4 @@
-"""The training recipe: schedule values against the formula, strategy on CPU, callbacks, mixed precision, fit."""
+"""Training: schedule values against the formula, strategy on CPU, callbacks, mixed precision, fit."""
 import math
 
 import keras
@@ -117,79 +117,3 @@ def test_fit_trains_logs_and_checkpoints(tmp_path):
     assert mean_iou(masks[:4], preds) == pytest.approx(best, abs=1e-6)
     fig = training.plot_history(history)
     assert len(fig.axes) == 2
-
-
-def test_per_image_scores_match_the_metric_image_by_image():
-    from marslab.metrics import mean_iou
-
-    rng = np.random.default_rng(0)
-    true = rng.integers(0, 5, (4, 64, 128)).astype("uint8")
-    pred = np.where(rng.random(true.shape) < 0.7, true, rng.integers(0, 5, true.shape)).astype("uint8")
-    true[3] = 0                                   # nothing to score in image 3
-    scores = training.per_image_scores(true, pred)
-    for i in range(3):
-        assert scores[i] == pytest.approx(mean_iou(true[i:i + 1], pred[i:i + 1]))
-    assert np.isnan(scores[3])
-    half = np.ones((1, 64, 128), "uint8")
-    half_pred = half.copy()
-    half_pred[0, :32] = 2                          # Soil IoU 1/2, Bedrock IoU 0 -> mean 0.25
-    assert training.per_image_scores(half, half_pred)[0] == pytest.approx(0.25)
-
-
-def test_evaluate_row():
-    true = np.ones((1, 64, 128), "uint8")
-    true[0, :, :64] = 3
-    row = training.evaluate(true, true)
-    assert row["mean IoU"] == 1.0 and row["IoU Sand"] == 1.0 and np.isnan(row["IoU Big Rock"])
-
-
-def test_recipe_model_architectures():
-    model = training.recipe_model(filters=4, depth=3)
-    assert model.output_shape == (None, 64, 128, 5)
-    assert model.count_params() == unet(filters=4, depth=3).count_params()  # the baseline's own network
-    assert "standardize" not in [layer.name for layer in model.layers]
-    standardized = training.recipe_model(filters=4, depth=3, standardize_input=True)
-    assert standardized.get_layer("standardize").count_params() == 0  # a weightless first layer
-    assert standardized.count_params() == model.count_params()
-    other = training.recipe_model(filters=4, depth=3, architecture="unet3plus", cat_channels=4)
-    assert other.output_shape == (None, 64, 128, 5) and other.name == "recipe_unet3plus"
-    with pytest.raises(ValueError, match="architecture must be one of"):
-        training.recipe_model(architecture="segformer")
-
-
-def test_recipe_weights_are_inverse_frequency_to_a_power_with_mean_pixel_weight_one():
-    masks = np.random.default_rng(0).integers(0, 5, (2, 64, 128)).astype("uint8")
-    freqs = np.bincount(masks.ravel(), minlength=5) / masks.size
-    for power, weights in ((1.0, training.recipe_weights(masks, power=1.0)),
-                           (0.5, training.recipe_weights(masks))):  # the default power is 0.5
-        expected = np.r_[0.0, (1 / freqs[1:]) ** power]  # inverse frequency ** power, background zeroed,
-        np.testing.assert_allclose(weights, expected / (freqs @ expected), rtol=1e-6)  # mean pixel weight 1
-
-
-def reference_recipe_loss(labels, probs, w, dice):
-    """NumPy: mean over pixels of w_y * -log p_y, plus dice * the w-weighted mean over classes of
-    1 - (2 TP + 1) / (2 TP + FP + FN + 1), counts summed over the whole batch."""
-    onehot = np.eye(5)[labels]
-    cce = np.mean(np.sum(onehot * w * -np.log(probs), axis=-1))
-    tp = (onehot * probs).sum((0, 1, 2))
-    fp = ((1 - onehot) * probs).sum((0, 1, 2))
-    fn = (onehot * (1 - probs)).sum((0, 1, 2))
-    soft_dice = 1 - (2 * tp + 1) / (2 * tp + fp + fn + 1)
-    return cce + dice * np.sum(w * soft_dice) / np.sum(w)
-
-
-@pytest.mark.parametrize("dice", [0.0, 1.0, 2.5])
-def test_recipe_loss_is_weighted_cross_entropy_plus_weighted_dice(dice):
-    rng = np.random.default_rng(1)
-    labels = rng.integers(0, 5, (3, 64, 128))
-    labels[0, :4, :4] = 4                                   # Big Rock present, rare
-    logits = rng.normal(size=(3, 64, 128, 5))
-    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-    loss = training.recipe_loss(labels.astype("uint8"), dice=dice)
-    w = training.recipe_weights(labels.astype("uint8"))
-    got = float(loss(labels, probs.astype("float32")))
-    assert got == pytest.approx(reference_recipe_loss(labels, probs, w, dice), rel=1e-4)
-    restored = keras.losses.deserialize(keras.losses.serialize(loss))  # saves with a model
-    assert float(restored(labels, probs.astype("float32"))) == pytest.approx(got, rel=1e-6)
-    with pytest.raises(ValueError, match="dice must be >= 0"):
-        training.recipe_loss(labels.astype("uint8"), dice=-1)

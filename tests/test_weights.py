@@ -147,3 +147,22 @@ def test_bad_weight_inputs_are_clear_errors():
         weights.oversample_indices(toy_masks(), factor=0)
     with pytest.raises(ValueError, match="nothing left"):
         weights.zero_background(np.array([1.0, 0, 0]))
+
+
+# ---- class_presence: the one presence table (lesson 01, oversampling, UNet3+'s presence targets) ----
+def test_class_presence_matches_a_loop():
+    masks = np.random.default_rng(0).choice([0, 1, 3], size=(7, 8, 16)).astype(np.uint8)
+    masks[2] = 4
+    expected = np.array([[(m == c).any() for c in range(5)] for m in masks])
+    assert np.array_equal(weights.class_presence(masks), expected)
+
+
+def test_class_presence_matches_a_direct_count():
+    masks = np.random.default_rng(1).integers(0, 5, (2, 64, 128)).astype("int32")
+    expected = np.array([[np.count_nonzero(m == c) > 0 for c in range(5)] for m in masks], "float32")
+    m = masks.copy()
+    m[0] = 2
+    expected[0] = [0, 0, 1, 0, 0]
+    np.testing.assert_array_equal(weights.class_presence(m), expected)
+    with pytest.raises(ValueError, match="0..4"):
+        weights.class_presence(m + 5)

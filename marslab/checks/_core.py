@@ -123,9 +123,12 @@ class Question:
             raise AssertionError(f"{self.name}: {feedback}")
 
     def hint(self, n: int = 1) -> None:
-        """Show hint number `n` (1 = the most general)."""
-        if not 1 <= n <= len(self.hints):
-            raise ValueError(f"{self.name} has hints 1..{len(self.hints)}, got hint({n})")
+        """Show hint number `n` (1 = the most general); for a number that is not a hint, say which there are."""
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= len(self.hints):
+            there = "one hint: `hint()`" if len(self.hints) == 1 else \
+                f"{len(self.hints)} hints: `check.{self.name}.hint(1)` to `check.{self.name}.hint({len(self.hints)})`"
+            show(Feedback("hint", f"{self.name} has {there}; there is no hint({n!r})."))
+            return
         more = f" (`check.{self.name}.hint({n + 1})` for more)" if n < len(self.hints) else ""
         show(Feedback(f"hint {n}/{len(self.hints)}", self.hints[n - 1] + more))
 

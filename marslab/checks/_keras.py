@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import keras
 import numpy as np
+from keras import ops
 
 from marslab.checks._core import Incorrect, expect
 
@@ -15,8 +17,6 @@ def block_model(fn: Callable, input_shapes: Sequence[tuple[int, ...]], *args, **
     returns an input unchanged or ignores one: Keras before 3.14 refuses to build a model with an input
     that feeds no layer ("inputs not connected to outputs"); the check then finds the mistake by behaviour.
     """
-    import keras
-
     inputs = [keras.Input(shape) for shape in input_shapes]
     output = fn(*[keras.layers.Identity()(x) for x in inputs], *args, **kwargs)
     expect(output is not None, "the function returned None: did it forget to `return` the output tensor?")
@@ -27,8 +27,6 @@ def block_model(fn: Callable, input_shapes: Sequence[tuple[int, ...]], *args, **
 
 def predict(model, *arrays: np.ndarray) -> np.ndarray:
     """The model's output on float32 inputs, as a NumPy array (inference mode)."""
-    from keras import ops
-
     out = model([a.astype(np.float32) for a in arrays] if len(arrays) > 1 else arrays[0].astype(np.float32),
                 training=False)
     return ops.convert_to_numpy(out)
@@ -36,8 +34,6 @@ def predict(model, *arrays: np.ndarray) -> np.ndarray:
 
 def scalar(value, what: str) -> float:
     """A loss value as a Python float; Incorrect unless it is a single number."""
-    from keras import ops
-
     expect(value is not None, f"{what} returned None: did it forget to `return`?")
     array = np.asarray(ops.convert_to_numpy(value))
     if array.ndim:

@@ -50,7 +50,11 @@ q1 = Question(
 
 def _test_zero_background(fn) -> None:
     expect_callable(fn)
-    got = as_array(fn(TABLE4_INVERSE.copy()), "zero_background(class_weights)", shape=(5,))
+    given = TABLE4_INVERSE.copy()
+    got = as_array(fn(given), "zero_background(class_weights)", shape=(5,))
+    if not np.array_equal(given, TABLE4_INVERSE):
+        raise Incorrect("your function changed the array it was given (the question says not to): work on a "
+                        "copy, `np.array(class_weights, dtype=float)`, and change that")
     expect(got[0] == 0, f"the Background weight should be 0, got {got[0]:.4g}")
     if np.allclose(got[1:], TABLE4_INVERSE[1:]):
         raise Incorrect("you set Background to 0 but kept the other weights: rescale them so that they sum to 1")

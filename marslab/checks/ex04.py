@@ -28,7 +28,8 @@ def _test_flip_noise(fn) -> None:
         expect(isinstance(out, tuple) and len(out) == 2, f"expected a tuple (image, mask), got {type(out).__name__}")
         out_image = as_array(out[0], "the augmented image", shape=image.shape)
         out_mask = as_array(out[1], "the augmented mask", shape=mask.shape)
-        expect(out_mask.dtype == mask.dtype, f"the mask should keep its dtype {mask.dtype} (labels), got {out_mask.dtype}")
+        expect(out_mask.dtype == mask.dtype,
+               f"the mask should keep its dtype {mask.dtype} (labels), got {out_mask.dtype}")
         if np.array_equal(out_mask, mask[::-1]) or np.array_equal(out_mask, mask[::-1, ::-1]):
             raise Incorrect("the mask was flipped upside down: flip left-right (axis 1, the width); the sky "
                             "must stay on top")
@@ -36,8 +37,9 @@ def _test_flip_noise(fn) -> None:
         if not flipped and not np.array_equal(out_mask, mask):
             raise Incorrect("the mask changed other than by a flip: noise belongs to the image only, labels "
                             "must stay exact integers")
-        expect(out_image.min() >= 0 and out_image.max() <= 1, f"image values should stay in [0, 1] (clip after "
-                                                               f"adding noise), got {out_image.min():.3f}..{out_image.max():.3f}")
+        expect(out_image.min() >= 0 and out_image.max() <= 1,
+               f"image values should stay in [0, 1] (clip after adding noise), got "
+               f"{out_image.min():.3f}..{out_image.max():.3f}")
         reference = image[:, ::-1] if flipped else image
         other = image if flipped else image[:, ::-1]
         if np.abs(out_image - other).mean() < np.abs(out_image - reference).mean():
@@ -55,8 +57,8 @@ def _test_flip_noise(fn) -> None:
     expect(abs(noise.mean()) < 0.01, f"the noise should have mean 0, it has mean {noise.mean():.4f}")
     first = fn(image.copy(), mask.copy(), np.random.default_rng(123), noise_std=NOISE_STD)[0]
     again = fn(image.copy(), mask.copy(), np.random.default_rng(123), noise_std=NOISE_STD)[0]
-    expect(np.array_equal(np.asarray(first), np.asarray(again)), "two calls with identically seeded rngs gave different "
-                                                                 "images: draw all randomness from `rng`")
+    expect(np.array_equal(np.asarray(first), np.asarray(again)),
+           "two calls with identically seeded rngs gave different images: draw all randomness from `rng`")
 
 
 q1 = Question(
@@ -74,7 +76,8 @@ q1 = Question(
         noisy = image + rng.normal(0.0, noise_std, image.shape)
         return np.clip(noisy, 0.0, 1.0), mask
     """,
-    correct_message="Keras' preprocessing layers do the same on whole batches, with one random draw per image (lesson 04).",
+    correct_message="Keras' preprocessing layers do the same on whole batches, with one random draw per image "
+                    "(lesson 04).",
 )
 
 QUESTIONS = [q1]

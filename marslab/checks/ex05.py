@@ -1,6 +1,7 @@
 """Checks for exercises/05_unet.ipynb: the competition metric, the U-Net conv block, a U-Net builder."""
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from marslab.checks._core import Incorrect, Question, expect, expect_callable
@@ -27,7 +28,8 @@ def _metric_cases() -> list[tuple[np.ndarray, np.ndarray, int]]:
     for n, absent in ((4, ()), (3, (4,)), (5, ())):
         present = [c for c in range(5) if c not in absent]
         y_true = rng.choice(present, size=(n, 8, 16)).astype(np.uint8)
-        y_pred = np.where(rng.random(y_true.shape) < 0.6, y_true, rng.choice(present, size=y_true.shape)).astype(np.uint8)
+        y_pred = np.where(rng.random(y_true.shape) < 0.6, y_true,
+                          rng.choice(present, size=y_true.shape)).astype(np.uint8)
         y_true[0] = 1  # images differ in their class content, so per-image means differ from the pooled one
         cases.append((y_true, y_pred, 5))
     return cases
@@ -140,8 +142,6 @@ q2 = Question(
 # ---- q3: a U-Net builder (Keras) --------------------------------------------------------------
 
 def _test_unet(fn) -> None:
-    import keras
-
     expect_callable(fn)
     for depth in (3, 4):
         model = fn(input_shape=(32, 64, 1), num_classes=5, filters=4, depth=depth)
@@ -157,8 +157,9 @@ def _test_unet(fn) -> None:
         if min(sizes) == expected // 2:
             raise Incorrect(f"with depth={depth} the model pools {depth} times; `depth` counts resolution levels, "
                             "the bottleneck included (as in marslab.models.unet), so pool depth - 1 times")
-        expect(min(sizes) == expected, f"with depth={depth} the smallest feature map should be {expected} pixels "
-                                       f"high (a 32-pixel input pooled depth - 1 = {depth - 1} times), got {min(sizes)}")
+        expect(min(sizes) == expected,
+               f"with depth={depth} the smallest feature map should be {expected} pixels high (a 32-pixel input "
+               f"pooled depth - 1 = {depth - 1} times), got {min(sizes)}")
         concats = [layer for layer in model.layers if isinstance(layer, keras.layers.Concatenate)]
         expect(len(concats) >= depth - 1, f"found {len(concats)} concatenations for depth={depth}: each of the "
                                           f"{depth - 1} decoder levels should concatenate the encoder's feature map "

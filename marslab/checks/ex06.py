@@ -55,7 +55,8 @@ q1 = Question(
         s = layers.Dense(channels, activation="sigmoid")(s)
         return layers.Multiply()([x, s])
     """,
-    correct_message="report 004 put this block in its bottleneck; `marslab.models.unet(se=True)` puts one after every block.",
+    correct_message="report 004 put this block in its bottleneck; `marslab.models.unet(se=True)` puts one after "
+                    "every block.",
 )
 
 
@@ -63,16 +64,17 @@ def _test_attention(fn) -> None:
     expect_callable(fn)
     c_skip, c_gate, inter = 6, 10, 4
     model = block_model(fn, [(8, 12, c_skip), (4, 6, c_gate)], inter_channels=inter)
-    expect(tuple(model.output_shape) == (None, 8, 12, c_skip), f"the output should have the skip's shape "
-                                                               f"(None, 8, 12, {c_skip}), got {tuple(model.output_shape)}")
+    expect(tuple(model.output_shape) == (None, 8, 12, c_skip),
+           f"the output should have the skip's shape (None, 8, 12, {c_skip}), got {tuple(model.output_shape)}")
     rng = np.random.default_rng(1)
     skip, gating = rng.normal(size=(2, 8, 12, c_skip)), rng.normal(size=(2, 4, 6, c_gate))
     gate = _gate(predict(model, skip, gating), skip)
     expect(np.nanmin(gate) >= -1e-5 and np.nanmax(gate) <= 1 + 1e-5,
            "the output should be the skip map times a coefficient between 0 and 1 (a sigmoid), then multiplied")
     across_channels = np.nanmax(gate, axis=-1) - np.nanmin(gate, axis=-1)
-    expect(np.nanmax(across_channels) < 1e-4, "the coefficient differs between channels: an attention gate gives "
-                                              "one coefficient per pixel (a 1-filter conv, psi), shared by all channels")
+    expect(np.nanmax(across_channels) < 1e-4,
+           "the coefficient differs between channels: an attention gate gives one coefficient per pixel "
+           "(a 1-filter conv, psi), shared by all channels")
     expect(np.nanmax(gate) - np.nanmin(gate) > 1e-4, "the coefficient is the same everywhere: it should depend on "
                                                      "the pixel")
     other = predict(model, skip, rng.normal(size=gating.shape))
@@ -85,7 +87,8 @@ q2 = Question(
     _test_attention,
     function="attention_gate", points=2,
     hints=["Bring both inputs to the gating map's size and inter_channels: "
-           "`theta = layers.Conv2D(inter_channels, 2, strides=2)(skip)`, `phi = layers.Conv2D(inter_channels, 1)(gating)`.",
+           "`theta = layers.Conv2D(inter_channels, 2, strides=2)(skip)`, "
+           "`phi = layers.Conv2D(inter_channels, 1)(gating)`.",
            "alpha = Conv2D(1, 1, activation='sigmoid') of relu(theta + phi), upsampled by 2 "
            "(`layers.UpSampling2D(2, interpolation='bilinear')`), then `layers.Multiply()([skip, alpha])`."],
     solution="""

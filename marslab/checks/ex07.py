@@ -36,10 +36,12 @@ def _test_rescale(fn) -> None:
     for levels in (-1, -2):
         k = 2 ** -levels
         model = block_model(fn, [(2, 4, 3)], levels)
-        expect(tuple(model.output_shape) == (None, 2 * k, 4 * k, 3), f"levels={levels}: expected shape "
-                                                                     f"{(None, 2 * k, 4 * k, 3)}, got {tuple(model.output_shape)}")
+        want_shape = (None, 2 * k, 4 * k, 3)
+        expect(tuple(model.output_shape) == want_shape,
+               f"levels={levels}: expected shape {want_shape}, got {tuple(model.output_shape)}")
         got = predict(model, small)
-        want = keras.ops.convert_to_numpy(keras.layers.UpSampling2D(k, interpolation="bilinear")(small.astype(np.float32)))
+        upsample = keras.layers.UpSampling2D(k, interpolation="bilinear")
+        want = keras.ops.convert_to_numpy(upsample(small.astype(np.float32)))
         if np.allclose(got, np.repeat(np.repeat(small, k, 1), k, 2), atol=1e-5):
             raise Incorrect("this is nearest-neighbour upsampling: use interpolation='bilinear'")
         expect(np.allclose(got, want, atol=1e-4), f"levels={levels}: expected bilinear upsampling by {k}")
@@ -49,8 +51,8 @@ q1 = Question(
     "q1", "rescale(x, levels) -> max-pool finer sources, bilinearly upsample coarser ones",
     _test_rescale,
     function="rescale", points=1,
-    hints=["`levels` is how many levels finer the source is than the stage: positive = larger map, pool it by 2**levels; "
-           "negative = smaller map, upsample it by 2**-levels.",
+    hints=["`levels` is how many levels finer the source is than the stage: positive = larger map, "
+           "pool it by 2**levels; negative = smaller map, upsample it by 2**-levels.",
            "`layers.MaxPooling2D(2**levels)(x)` and `layers.UpSampling2D(2**-levels, interpolation='bilinear')(x)`; "
            "return x itself for levels == 0."],
     solution="""
@@ -105,7 +107,8 @@ q2 = Question(
     "q2", "decoder_stage(sources, cat_channels) -> one UNet3+ decoder level",
     _test_stage,
     function="decoder_stage", points=2,
-    hints=["For each `(x, levels)` in sources: `rescale(x, levels)`, then conv3x3 -> BN -> ReLU with cat_channels filters.",
+    hints=["For each `(x, levels)` in sources: `rescale(x, levels)`, then conv3x3 -> BN -> ReLU with cat_channels "
+           "filters.",
            "`layers.Concatenate()` the results, then one more conv3x3 -> BN -> ReLU with cat_channels * len(sources) "
            "filters."],
     solution="""

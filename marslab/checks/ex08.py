@@ -1,7 +1,9 @@
 """Checks for exercises/08_losses.ipynb: soft Dice and focal losses written with keras.ops."""
 from __future__ import annotations
 
+import keras
 import numpy as np
+from keras import ops
 
 from marslab.checks._core import Incorrect, Question, expect, expect_callable
 from marslab.checks._keras import scalar
@@ -39,9 +41,27 @@ def _focal(labels, probs, gamma, flipped=False):
 
 
 def _call(fn, labels, probs, **kwargs) -> float:
-    from keras import ops
-
     return scalar(fn(ops.convert_to_tensor(labels), ops.convert_to_tensor(probs), **kwargs), "the loss")
+
+
+def _expect_keras_loss(fn, **kwargs) -> None:
+    """The question asks for keras.ops: the loss must return a backend tensor and run inside `model.fit`,
+    where its inputs are symbolic tensors that NumPy cannot compute with."""
+    labels, probs = _cases()[0]
+    out = fn(ops.convert_to_tensor(labels), ops.convert_to_tensor(probs), **kwargs)
+    if not ops.is_tensor(out):
+        raise Incorrect(f"your loss returned a {type(out).__name__}, not a Keras backend tensor: Keras must "
+                        "differentiate it inside model.fit, so write it with keras.ops (ops.sum, ops.log, "
+                        "ops.one_hot, ...) instead of NumPy")
+    inputs = keras.Input(probs.shape[1:3] + (1,))
+    model = keras.Model(inputs, keras.layers.Conv2D(probs.shape[-1], 1, activation="softmax")(inputs))
+    model.compile(optimizer="sgd", loss=lambda y_true, y_pred: fn(y_true, y_pred, **kwargs))
+    try:  # a stub has raised NotImplementedError in the eager call above; anything raised here is the answer's
+        model.train_on_batch(np.zeros(labels.shape + (1,), "float32"), labels)
+    except Exception as err:  # (TensorFlow says NotImplementedError when NumPy meets a symbolic tensor)
+        raise Incorrect(f"your loss fails inside model.fit, where it gets symbolic tensors "
+                        f"({type(err).__name__}: {str(err).splitlines()[0][:120]}): use keras.ops, not NumPy, "
+                        "and no Python `if` on tensor values") from None
 
 
 def _test_dice(fn) -> None:
@@ -63,6 +83,7 @@ def _test_dice(fn) -> None:
     labels = _cases()[0][0]
     perfect = np.eye(5, dtype=np.float32)[labels]
     expect(abs(_call(fn, labels, perfect)) < 1e-5, "a perfect prediction should have loss 0")
+    _expect_keras_loss(fn)
 
 
 q1 = Question(
@@ -101,6 +122,7 @@ def _test_focal(fn) -> None:
                 raise Incorrect("your loss is num_classes times too small: you averaged over the classes too; sum "
                                 "over the classes (axis=-1), then average over the pixels")
             raise Incorrect(f"gamma={gamma}: expected {want:.5f}, got {got:.5f}")
+    _expect_keras_loss(fn, gamma=2.0)
 
 
 q2 = Question(
@@ -115,7 +137,8 @@ q2 = Question(
         p = ops.clip(y_pred, 1e-7, 1.0 - 1e-7)
         return ops.mean(ops.sum(-onehot * (1.0 - p) ** gamma * ops.log(p), axis=-1))
     """,
-    correct_message="gamma=0 gives plain cross-entropy; `marslab.losses.Focal` adds class weights (report 000, Table 2).",
+    correct_message="gamma=0 gives plain cross-entropy; `marslab.losses.Focal` adds class weights "
+                    "(report 000, Table 2).",
 )
 
 QUESTIONS = [q1, q2]

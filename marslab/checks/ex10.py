@@ -87,7 +87,7 @@ q2 = Question(
 
 
 def _test_text(fn) -> None:
-    from marslab.submission import to_csv  # the tested fast writer is the reference
+    from marslab.submission import to_csv  # the tested fast writer is the reference (it imports Keras: lazily)
 
     expect_callable(fn)
     preds = _preds(4, n=3)

@@ -6,10 +6,9 @@ Every builder returns an uncompiled Keras model: images (B,64,128,1) floats in [
 from marslab.models.blocks import (WeightedAdd, aspp, attention_gate, classifier_head, conv_block,
                                    conv_bn_relu, gated_skip, inception_block, residual_block, squeeze_excite,
                                    standardize, upsample, weighted_add)
-from marslab.models.compare import compare, predict_labels, train_and_score
 from marslab.models.context import PolarizedSelfAttention, bottleneck, polarized_self_attention, strip_pooling
 from marslab.models.deeplab import deeplab_v3_plus
-from marslab.models.supervision import class_presence, losses_for, targets_for
+from marslab.models.supervision import losses_for, targets_for
 from marslab.models.unet import encoder, level_widths, unet
 from marslab.models.unet3plus import ClassGate, decoder_stage, skip_table, unet3plus
 from marslab.models.unet_plus_plus import unet_plus_plus
@@ -20,6 +19,5 @@ __all__ = [
     "inception_block", "gated_skip", "PolarizedSelfAttention", "polarized_self_attention", "strip_pooling",
     "bottleneck",
     "weighted_add", "WeightedAdd", "upsample", "standardize", "classifier_head", "encoder", "level_widths",
-    "decoder_stage", "skip_table", "ClassGate", "class_presence", "targets_for", "losses_for",
-    "compare", "train_and_score", "predict_labels",
+    "decoder_stage", "skip_table", "ClassGate", "targets_for", "losses_for",
 ]

@@ -216,7 +216,8 @@ def standardize(x, *, epsilon: float = 1e-4, name: str = "standardize"):
 
 
 def classifier_head(x, num_classes: int, *, name: str = "probs"):
-    """1x1 conv to one score per class: softmax over classes (sigmoid for one class). (B,H,W,C) -> (B,H,W,num_classes)."""
+    """1x1 conv to one score per class: softmax over classes (sigmoid for one class).
+    (B,H,W,C) -> (B,H,W,num_classes)."""
     activation = "softmax" if num_classes > 1 else "sigmoid"
     # float32 even under a mixed-precision policy, so the probabilities stay exact.
     return layers.Conv2D(num_classes, 1, activation=activation, dtype="float32", name=name)(x)

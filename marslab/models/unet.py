@@ -4,6 +4,7 @@ The encoder is shared with UNet++ and UNet3+: `encoder` returns one feature map 
 """
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 
 import keras
@@ -37,8 +38,9 @@ def level_widths(filters: int | Sequence[int], depth: int) -> list[int]:
 
 def check_input(input_shape: Sequence[int], num_classes: int, depth: int) -> tuple[int, int, int]:
     """Validate (H, W, C) and num_classes: H and W must halve depth-1 times without remainder."""
-    if len(input_shape) != 3:
-        raise ValueError(f"input_shape must be (height, width, channels), got {tuple(input_shape)}")
+    if len(input_shape) != 3 or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1
+                                        for d in input_shape):
+        raise ValueError(f"input_shape must be (height, width, channels) of positive ints, got {tuple(input_shape)}")
     height, width, _ = input_shape
     step = 2 ** (depth - 1)
     if height % step or width % step:

@@ -112,7 +112,7 @@ def unet3plus(input_shape: Sequence[int] = (64, 128, 1), num_classes: int = 5,
     cgm: classification-guided module: a trained head on the bottleneck predicting which classes are
     present, output "presence" (B, num_classes) sigmoid (put first in the outputs), which also scales
     every segmentation output (`ClassGate`). Train it with binary cross-entropy on
-    `marslab.models.class_presence(masks)`; see `targets_for` and `losses_for`.
+    `marslab.weights.class_presence(masks)`; see `targets_for` and `losses_for`.
     standardize_input: every image to mean 0 and variance 1 first, as in `unet`.
     """
     widths = level_widths(filters, depth)
