@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--n-test", type=int, default=3000, help="test images scored")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sets", nargs="+", default=["raw", "grown", "fit", "model"],
+                        help="which trainings: raw masks, grown masks, fit-rule discard, model-rule discard")
     args = parser.parse_args()
     from scipy.stats import spearmanr
 
@@ -115,9 +117,14 @@ def main() -> None:
         print(f"{label:<40}{r['vs noisy']:>10.4f}{r['vs clean']:>10.4f}{r['Big Rock vs noisy']:>10.4f}", flush=True)
         return model
 
-    raw_model = report("raw masks", images, noisy)
-    report(TRAINED_GROWTH, images, grown)
-    report(f"{DISCARD_FRACTION:.0%} worst fit discarded", images[keep], noisy[keep])
+    if "raw" in args.sets or "model" in args.sets:
+        raw_model = report("raw masks", images, noisy)
+    if "grown" in args.sets:
+        report(TRAINED_GROWTH, images, grown)
+    if "fit" in args.sets:
+        report(f"{DISCARD_FRACTION:.0%} worst fit discarded", images[keep], noisy[keep])
+    if "model" not in args.sets:
+        return
     # the second rule: drop the masks the raw-mask model contradicts most
     preds = np.argmax(raw_model.predict(images[..., None] / 255.0, batch_size=64, verbose=0), axis=-1)
     scores = labels.prediction_agreement(preds, noisy)
