@@ -3,6 +3,8 @@
 The course file holds `training_set` (N, 2, 64, 128) uint8 (`[:, 0]` images 0-255, `[:, 1]` masks 0-4)
 and `test_set` (M, 64, 128) uint8. `load_mars()` returns it as a `MarsData`; without it, the synthetic
 stand-in from `marslab.synthetic.make_mars()` (generated once, then read from the disk cache).
+`load_mars("ai4mars")` (or MARSLAB_DATA=ai4mars) reads the real AI4Mars sample shipped in
+marslab/samples/ (whole NAVCAM frames, labelled test split, `image_id` per image; see its README).
 """
 from __future__ import annotations
 
@@ -19,18 +21,24 @@ CACHE_ENV = "MARSLAB_CACHE"
 FILE_NAME = "mars_for_students.npz"
 AI4MARS_ENV = "MARSLAB_AI4MARS"
 AI4MARS_NAME = "ai4mars_train_64x128.npz"  # real AI4Mars samples in the course format (a development aid)
+SAMPLE_NAME = "ai4mars"  # load_mars("ai4mars") / MARSLAB_DATA=ai4mars: the real sample shipped in the package
+SAMPLE_FILE = "ai4mars_sample.npz"
 APPEARANCE_COLUMNS = ("pixels %", "mean", "std", "local std", "gradient", "in % of images")
 
 _said_synthetic = False  # load_mars says once per session that it fell back to the synthetic set
+_said_no_test: set[str] = set()  # training-only files read in this session (said once each)
 
 
 @dataclass(repr=False)
 class MarsData:
-    """The course data. images/masks (N, 64, 128) uint8, test_images (M, 64, 128) uint8, source "real"|"synthetic".
+    """The course data. images/masks (N, 64, 128) uint8, test_images (M, 64, 128) uint8 (M may be 0),
+    source "real" | "synthetic" | "ai4mars".
 
     The synthetic set also knows its truth: clean_masks (N, 64, 128) (masks before label noise),
     test_masks / test_clean_masks (M, 64, 128) and alien_index (sorted indices of the alien images).
-    On real data these are None.
+    Real data with a group key carries image_id (N,) / test_image_id (M,): the frame each image was cut
+    from, so that a split keeps frames whole (cleaning.stratified_split(..., groups=image_id)).
+    Fields a source does not have are None.
     """
 
     images: np.ndarray
@@ -41,6 +49,8 @@ class MarsData:
     test_masks: np.ndarray | None = None
     test_clean_masks: np.ndarray | None = None
     alien_index: np.ndarray | None = None
+    image_id: np.ndarray | None = None
+    test_image_id: np.ndarray | None = None
 
     def __repr__(self) -> str:
         parts = [f"source={self.source!r}"]
@@ -56,14 +66,26 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "marslab").expanduser()
 
 
+def sample_path() -> Path:
+    """The real AI4Mars sample shipped inside the package (marslab/samples/ai4mars_sample.npz)."""
+    return Path(__file__).resolve().parent / "samples" / SAMPLE_FILE
+
+
 def find_real_data(path: str | os.PathLike | None = None) -> Path | None:
     """Where the real course file is: `path`, else $MARSLAB_DATA, else a data/ folder in the working directory or its parent
     (so it works from the course root and from notebooks/), else None.
 
+    The name "ai4mars" (as `path` or $MARSLAB_DATA) means the AI4Mars sample shipped in the package.
     An explicit `path` or $MARSLAB_DATA that does not exist is an error, not a silent fallback.
     A directory is searched for mars_for_students.npz.
     """
     for origin, candidate in (("path", path), (DATA_ENV, os.environ.get(DATA_ENV))):
+        if candidate and str(candidate) == SAMPLE_NAME:
+            found = sample_path()
+            if not found.is_file():
+                raise FileNotFoundError(f"{origin} asks for the AI4Mars sample, but {found} is missing from this "
+                                        "installation; reinstall marslab (or run tools/make_ai4mars_sample.py)")
+            return found
         if candidate:
             found = Path(candidate).expanduser()
             if found.is_dir():
@@ -96,8 +118,21 @@ def check_array(name: str, array: np.ndarray, shape: tuple, labels: bool = False
     return array
 
 
+def check_group_key(name: str, array: np.ndarray, length: int) -> np.ndarray:
+    """Check a group key (one frame id per image): shape (length,), strings or integers. Returns it."""
+    if array.shape != (length,):
+        raise ValueError(f"{name} must have shape ({length},), one id per image, found {array.shape}")
+    if array.dtype.kind not in "USiu":
+        raise TypeError(f"{name} must hold strings or integers, found dtype {array.dtype}")
+    return array
+
+
 def read_course_npz(path: str | os.PathLike) -> MarsData:
-    """Read and validate a file in the course format (see module docstring). Extra key `test_masks` is optional."""
+    """Read and validate a file in the course format (see module docstring).
+
+    Optional keys: `test_masks` (M, 64, 128), `image_id` (N,) and `test_image_id` (M,) frame ids, `source`.
+    A file without `test_set` is read as training images only (test_images of shape (0, 64, 128)), said once.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no course file at {path}; expected an .npz with keys training_set and test_set")
@@ -106,26 +141,45 @@ def read_course_npz(path: str | os.PathLike) -> MarsData:
     except Exception as err:  # a zip or pickle error from deep inside numpy
         raise ValueError(f"{path} is not a readable .npz file ({type(err).__name__}: {err})") from err
     with npz:
-        for key in ("training_set", "test_set"):
-            if key not in npz.files:
-                raise KeyError(f"{path.name} has no key {key!r}; expected keys 'training_set' and 'test_set', found {npz.files}")
+        if "training_set" not in npz.files:
+            raise KeyError(f"{path.name} has no key 'training_set'; expected keys 'training_set' and 'test_set', "
+                           f"found {npz.files}")
         train = check_array("training_set", npz["training_set"], (None, 2, *IMAGE_SHAPE))
         check_array("training_set[:, 1] (masks)", train[:, 1], (None, *IMAGE_SHAPE), labels=True)
-        test = check_array("test_set", npz["test_set"], (None, *IMAGE_SHAPE))
-        test_masks = None
+        if "test_set" in npz.files:
+            test = check_array("test_set", npz["test_set"], (None, *IMAGE_SHAPE))
+        else:
+            for key in ("test_masks", "test_image_id"):
+                if key in npz.files:
+                    raise KeyError(f"{path.name} has {key!r} but no 'test_set' for it to describe; found {npz.files}")
+            test = np.zeros((0, *IMAGE_SHAPE), np.uint8)
+            if str(path.resolve()) not in _said_no_test:
+                print(f"{path.name} has no test_set: reading its {len(train)} training images only (no test images).")
+                _said_no_test.add(str(path.resolve()))
+        optional = {}
         if "test_masks" in npz.files:
-            test_masks = check_array("test_masks", npz["test_masks"], (test.shape[0], *IMAGE_SHAPE), labels=True)
+            test_masks = npz["test_masks"]
+            optional["test_masks"] = check_array("test_masks", test_masks, (len(test), *IMAGE_SHAPE), labels=True)
+        for key, length in (("image_id", len(train)), ("test_image_id", len(test))):
+            if key in npz.files:
+                optional[key] = check_group_key(key, npz[key], length)
         source = str(npz["source"]) if "source" in npz.files else "real"
-    return MarsData(images=train[:, 0], masks=train[:, 1], test_images=test, source=source, test_masks=test_masks)
+    return MarsData(images=train[:, 0], masks=train[:, 1], test_images=test, source=source, **optional)
 
 
 def save_course_npz(data: MarsData, path: str | os.PathLike, with_test_masks: bool = False) -> Path:
-    """Write `data` in the course format (training_set (N,2,64,128), test_set (M,64,128)); optionally test_masks too."""
+    """Write `data` in the course format (training_set (N,2,64,128), test_set (M,64,128)); optionally test_masks too.
+
+    Frame ids (image_id, test_image_id) are written when `data` has them; no test_set when M is 0.
+    """
     check_array("images", data.images, (None, *IMAGE_SHAPE))
     check_array("masks", data.masks, (data.images.shape[0], *IMAGE_SHAPE), labels=True)
-    check_array("test_images", data.test_images, (None, *IMAGE_SHAPE))
-    arrays = {"training_set": np.stack([data.images, data.masks], axis=1), "test_set": data.test_images,
-              "source": np.array(data.source)}
+    arrays = {"training_set": np.stack([data.images, data.masks], axis=1), "source": np.array(data.source)}
+    if len(data.test_images):
+        arrays["test_set"] = check_array("test_images", data.test_images, (None, *IMAGE_SHAPE))
+    for key, length in (("image_id", len(data.images)), ("test_image_id", len(data.test_images))):
+        if getattr(data, key, None) is not None and length:
+            arrays[key] = check_group_key(key, np.asarray(getattr(data, key)), length)
     if with_test_masks:
         if data.test_masks is None:
             raise ValueError(f"with_test_masks=True, but this {data.source} data has no test_masks")
@@ -137,7 +191,8 @@ def save_course_npz(data: MarsData, path: str | os.PathLike, with_test_masks: bo
 
 
 def load_mars(path: str | os.PathLike | None = None) -> MarsData:
-    """The course data: the real file if found (`path`, $MARSLAB_DATA, data/), else the synthetic set.
+    """The course data: the real file if found (`path`, $MARSLAB_DATA, data/), else the synthetic set;
+    `path="ai4mars"` (or MARSLAB_DATA=ai4mars) gives the real AI4Mars sample shipped with marslab.
 
     Returns a MarsData with images/masks (N, 64, 128) uint8 and test_images (M, 64, 128) uint8.
     """
@@ -154,8 +209,9 @@ def load_mars(path: str | os.PathLike | None = None) -> MarsData:
 
 
 def find_ai4mars() -> Path | None:
-    """The real AI4Mars sample file in course format, if it is around: $MARSLAB_AI4MARS, else
-    ../shared/data/ai4mars_train_64x128.npz beside the course root (from the root or notebooks/), else None."""
+    """The full real AI4Mars file in course format (8,400 images; a development aid, not shipped), if it is
+    around: $MARSLAB_AI4MARS, else ../shared/data/ai4mars_train_64x128.npz beside the course root (from the
+    root or notebooks/), else None. The shipped sample is sample_path()."""
     if os.environ.get(AI4MARS_ENV):
         found = Path(os.environ[AI4MARS_ENV]).expanduser()
         if not found.is_file():
