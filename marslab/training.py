@@ -239,12 +239,14 @@ def recipe_weights(masks: np.ndarray, power: float = RECIPE_LOSS_POWER) -> np.nd
     The scaling: weights summing to 1 (Table 4's rows) shrink a cross-entropy by the average pixel
     weight, about 50x on Table 1's frequencies, and such a loss trained markedly slower in a controlled
     toy run. The default power 0.5: at power 1 the recipe's loss hardly fell on the synthetic set
-    (benchmarks/bench_loss_power.py, lesson 09).
+    (benchmarks/bench_loss_power.py, lesson 09). A class without pixels gets weight 0, with a warning.
     """
-    from marslab.weights import class_frequencies, inverse_frequency, zero_background
+    from marslab.weights import class_frequencies, zero_background
 
     freqs = class_frequencies(masks)
-    weights = zero_background(inverse_frequency(freqs) ** power)
+    if (freqs[1:] == 0).any():
+        warnings.warn(f"classes {np.flatnonzero(freqs[1:] == 0) + 1} have no pixels here: weight 0", stacklevel=2)
+    weights = zero_background(np.where(freqs > 0, (len(freqs) * np.maximum(freqs, 1e-12)) ** -power, 0.0))
     return weights / float(freqs @ weights)
 
 
