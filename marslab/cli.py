@@ -40,9 +40,9 @@ def _score(args: argparse.Namespace) -> None:
     if not os.path.isfile(args.submission):  # before generating the truth, which takes a while the first time
         raise FileNotFoundError(f"submission file {args.submission!r} does not exist")
     if args.truth:
-        from marslab.data import read_course_npz
+        from marslab.data import find_real_data, read_course_npz
 
-        true_masks = read_course_npz(args.truth).test_masks
+        true_masks = read_course_npz(find_real_data(args.truth)).test_masks  # "ai4mars": the shipped sample
         if true_masks is None:
             raise KeyError(f"{args.truth} has no key 'test_masks' (write one with: marslab data --with-test-masks)")
         against = f"the test labels in {args.truth}"
@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Score a submission CSV with the competition metric (mean IoU over classes 1-4) "
                                    "against the synthetic hidden test labels, or those of an npz (--truth).")
     p.add_argument("submission", help="the CSV written by marslab.submission.to_csv")
-    p.add_argument("--truth", metavar="NPZ", help="score against the test_masks of this course npz instead")
+    p.add_argument("--truth", metavar="NPZ", help="score against the test_masks of this course npz instead "
+                   "(ai4mars: the real sample shipped with marslab)")
     _add_synthetic_options(p)
     p.set_defaults(run=_score)
 

@@ -16,12 +16,29 @@ def package_version(name: str) -> str:
         return "not installed"
 
 
+def data_report() -> str:
+    """Which data `load_mars()` would return, named and counted; the file is opened and validated, and a file
+    that does not pass says why in one line instead of raising."""
+    from marslab.data import read_course_npz, sample_path
+
+    try:
+        from marslab.data import find_real_data
+
+        path = find_real_data()
+        if path is None:
+            return "synthetic (generated locally; no real file found)"
+        data = read_course_npz(path)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"unusable: {err}"
+    shipped = path == sample_path()
+    name = f"{data.source} ({'the real AI4Mars sample shipped with marslab' if shipped else path})"
+    labels = " with their masks" if data.test_masks is not None else ""
+    return f"{name}: {len(data.images)} training and {len(data.test_images)} test images{labels}"
+
+
 def environment_report() -> dict[str, str]:
     """Versions, devices, run profile and data source, as an ordered dict of strings."""
-    from marslab.data import find_real_data
-
     gpus = list_gpus()
-    real = find_real_data()
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(terse=True),
@@ -33,7 +50,7 @@ def environment_report() -> dict[str, str]:
         "keras backend": keras_backend(),
         "devices": ", ".join(gpus) if gpus else "CPU only",
         "profile": get_profile(),
-        "data": f"real ({real})" if real else "synthetic (generated locally; no real file found)",
+        "data": data_report(),
     }
 
 
