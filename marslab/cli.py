@@ -40,9 +40,9 @@ def _score(args: argparse.Namespace) -> None:
     if not os.path.isfile(args.submission):  # before generating the truth, which takes a while the first time
         raise FileNotFoundError(f"submission file {args.submission!r} does not exist")
     if args.truth:
-        from marslab.data import find_real_data, read_course_npz
+        from marslab.data import SAMPLE_NAME, read_course_npz, sample_path
 
-        true_masks = read_course_npz(find_real_data(args.truth)).test_masks  # "ai4mars": the shipped sample
+        true_masks = read_course_npz(sample_path() if args.truth == SAMPLE_NAME else args.truth).test_masks
         if true_masks is None:
             raise KeyError(f"{args.truth} has no key 'test_masks' (write one with: marslab data --with-test-masks)")
         against = f"the test labels in {args.truth}"
