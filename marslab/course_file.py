@@ -1,11 +1,12 @@
 """The course file format: `MarsData`, and reading and writing it as an .npz.
 
-The course file holds `training_set` (N, 2, 64, 128) uint8 (`[:, 0]` images 0-255, `[:, 1]` masks 0-4)
-and `test_set` (M, 64, 128) uint8; optionally `test_masks` (M, 64, 128) (labels for local scoring),
-`image_id` (N,) / `test_image_id` (M,) (the frame each image was cut from, so splits keep frames whole) and
-`source` ("real", "synthetic" or "ai4mars"). A file without `test_set` is read as training images only. Everything read is validated against this layout, and the .npy header of
-every array is checked (shape, dtype, size) before a byte of it is decompressed, so a hostile or damaged
-file costs no more memory than a valid one (`marslab.npz_reader`).
+The course file holds `training_set` (N, 2, 64, 128) uint8 (`[:, 0]` images 0-255, `[:, 1]` masks 0-4) and
+`test_set` (M, 64, 128) uint8; optionally `test_masks` (M, 64, 128) (labels for local scoring), `image_id`
+(N,) / `test_image_id` (M,) (the frame each image was cut from, so splits keep frames whole) and `source`
+("real", "synthetic" or "ai4mars"). A file without `test_set` is read as training images only. Everything read
+is validated against this layout, and the .npy header of every array is checked (shape, dtype, size) before a
+byte of it is decompressed, so a hostile or damaged file costs no more memory than a valid one
+(`marslab.npz_reader`).
 """
 from __future__ import annotations
 
@@ -140,9 +141,10 @@ def npz_path(path: str | os.PathLike) -> Path:
 
 def save_course_npz(data: MarsData, path: str | os.PathLike, with_test_masks: bool = False,
                     overwrite: bool = False) -> Path:
-    """Write `data` in the course format (training_set (N,2,64,128), test_set (M,64,128) unless M is 0,
-    source, the frame ids when `data` has them; optionally test_masks) to `path` (".npz" appended if missing); returns the path written. An existing file is
-    refused unless `overwrite`; the file appears in one step (written under a temporary name first)."""
+    """Write `data` in the course format (training_set (N,2,64,128), test_set (M,64,128) unless M is 0, source, the
+    frame ids when `data` has them; optionally test_masks) to `path` (".npz" appended if missing); returns
+    the path written. An existing file is refused unless `overwrite`; the file appears in one step (written
+    under a temporary name first)."""
     check_array(data.images, "images", (None, *IMAGE_SHAPE), "uint8")
     check_array(data.masks, "masks", (data.images.shape[0], *IMAGE_SHAPE), "uint8", NUM_CLASSES)
     if data.source not in SOURCES:
