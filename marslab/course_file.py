@@ -74,7 +74,10 @@ def _course_layout(reader: NpzReader) -> dict:
         layout["test_masks"] = reader.check_header("test_masks", (n_test, *IMAGE_SHAPE), "uint8")
     for key, length in (("image_id", train[0]), ("test_image_id", n_test)):
         if key in reader.keys:
-            layout[key] = reader.check_header(key, (length,), None)
+            try:
+                layout[key] = reader.check_header(key, (length,), None)
+            except ValueError as err:  # say what the ids are for: one per image, in the same order
+                raise ValueError(str(err).replace(f"({length},)", f"({length},), one id per image", 1)) from None
     if "source" in reader.keys:
         reader.check_header("source", (), "str")
     return layout

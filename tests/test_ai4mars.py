@@ -190,7 +190,7 @@ def test_a_frame_level_split_of_the_sample(sample):
 
 def test_the_recipe_parts_survive_a_subset_without_big_rock(sample):
     from marslab.augment import copy_paste
-    from marslab.training import recipe_loss, recipe_weights
+    from marslab.recipe import recipe_loss, recipe_weights
 
     no_rock = np.flatnonzero(~(sample.masks == 4).any(axis=(1, 2)))[:64]
     images, masks = sample.images[no_rock], sample.masks[no_rock]

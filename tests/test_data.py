@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from marslab import course_file
 from marslab import data as data_module
 from marslab.course_file import MarsData, read_course_npz, save_course_npz
 from marslab.data import load_mars
@@ -81,7 +82,7 @@ def test_missing_training_set(tmp_path):
 
 
 def test_a_training_only_file_is_read_without_test_images_said_once(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(data_module, "_said_no_test", set())
+    monkeypatch.setattr(course_file, "_said_no_test", set())
     arrays = course_arrays(n=5)
     del arrays["test_set"]
     path = write(tmp_path, **arrays)
@@ -105,7 +106,7 @@ def test_frame_ids_are_read_checked_and_saved(tmp_path):
     assert np.array_equal(back.image_id, ids) and np.array_equal(back.test_image_id, test_ids)
     with pytest.raises(ValueError, match=r"image_id must have shape \(4,\), one id per image, found \(3,\)"):
         load_mars(write(tmp_path, "short.npz", **arrays, image_id=ids[:3]))
-    with pytest.raises(TypeError, match="test_image_id must hold strings or integers, found dtype float64"):
+    with pytest.raises(TypeError, match=r"test_image_id must hold strings or integers \(one frame id per image\), found dtype float64"):
         load_mars(write(tmp_path, "float.npz", **arrays, test_image_id=np.zeros(3)))
 
 
