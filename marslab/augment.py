@@ -15,6 +15,7 @@ rare-class patches; report 004 grew the set offline to 32064 images.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import keras
@@ -268,14 +269,16 @@ def copy_paste(images: np.ndarray, masks: np.ndarray, n: int, class_id: int = BI
     cut from another image and pasted, shifted by up to `max_shift` pixels but kept whole on the image
     (report 002's patch pasting).
 
-    images (N,64,128) uint8, masks (N,64,128) labels; at least one image must contain `class_id`.
-    Returns uint8 images (n,64,128) and masks (n,64,128).
+    images (N,64,128) uint8, masks (N,64,128) labels. Returns uint8 images (n,64,128) and masks (n,64,128);
+    when no image contains `class_id` (a small or skewed subset) there is nothing to paste: it says so in a
+    warning and returns no pairs, (0,64,128) each.
     """
     check_images(images)
     check_labels(masks, count=len(images))
     sources = np.flatnonzero((masks == class_id).any(axis=(1, 2)))
     if len(sources) == 0:
-        raise ValueError(f"no image contains class {class_id}, so there is nothing to paste")
+        warnings.warn(f"copy_paste: no image contains class {class_id}, so nothing is pasted", stacklevel=2)
+        return np.empty((0, *images.shape[1:]), np.uint8), np.empty((0, *images.shape[1:]), np.uint8)
     rng = np.random.default_rng(seed)
     out_images, out_masks = np.empty((n, *images.shape[1:]), np.uint8), np.empty((n, *images.shape[1:]), np.uint8)
     for k in range(n):

@@ -1,7 +1,7 @@
 """Finding outlier ("alien") images, removing them, and a train/validation split that keeps the rare class.
 
 Three detectors, weakest assumption last:
-- `find_aliens(masks)`: the aliens share one identical mask (reports 001, 004): exact, needs masks.
+- `find_aliens(masks)`: the aliens share one identical mask of a whole scene (reports 001, 004): exact, needs masks.
 - `template_scores(images, template)`: peak normalised cross-correlation with a crop of one known
   alien (report 002): needs one example.
 - `autoencoder_scores(...)`: reconstruction error of a small autoencoder (reports 001, 002): needs
@@ -32,29 +32,28 @@ if TYPE_CHECKING:
     from marslab.course_file import MarsData
 
 MIN_SHARED = 10  # an exact mask repeated at least this often is a fingerprint, not chance
+MIN_TERRAIN_CLASSES = 2  # a fingerprint mask draws a scene: at least this many classes besides Background
 TEMPLATE_THRESHOLD = 0.75  # correlation above which the template is taken to be in the image
 
 
 def find_aliens(masks: np.ndarray, min_count: int = MIN_SHARED) -> np.ndarray:
-    """Sorted indices (K,) of the images whose mask is the alien fingerprint.
+    """Sorted indices (K,) of the images whose mask is an alien fingerprint; empty when there is none.
 
-    Rule: the most frequent exact mask among masks (N, H, W), one-class masks (all Background,
-    all Soil, ...) left out; if it occurs at least `min_count` times its images are the aliens, otherwise none is
-    flagged (an empty array). Honest labels of varied terrain rarely coincide pixel for pixel, so a
-    mask shared many times marks copied labels. Simple masks do repeat honestly on real data (on
-    the real AI4Mars crops 155 masks are all Background, and a Background band over one class
-    repeats up to 69 times): look at what the rule flags before deleting it.
+    Rule: every mask that draws a scene (labels at least MIN_TERRAIN_CLASSES classes besides Background)
+    and that `min_count` or more of masks (N, H, W) share pixel for pixel. Honest labels of two terrain
+    classes never coincide pixel for pixel, so such a mask shared many times marks copied labels. Masks of
+    a single class (all Soil, Soil with an unlabelled edge, all Background) do repeat honestly: on the
+    8,400 real AI4Mars crops 56 masks repeat, up to 155 times, and each labels one class at most.
     """
     masks = check_labels(masks, image_shape=None)
     if min_count < 2:
         raise ValueError(f"min_count must be >= 2 (a mask is always shared with itself), got {min_count}")
     flat = np.ascontiguousarray(masks.reshape(len(masks), -1))
-    candidates = np.flatnonzero((flat != flat[:, :1]).any(axis=1))  # one-class masks coincide honestly
-    rows = flat[candidates].view(np.dtype((np.void, flat.shape[1]))).ravel()  # one bytes key per mask
-    _, inverse, counts = np.unique(rows, return_inverse=True, return_counts=True)
-    if counts.size == 0 or counts.max() < min_count:
-        return np.array([], dtype=np.int64)
-    return candidates[inverse == np.argmax(counts)].astype(np.int64)
+    classes = sum((flat == c).any(axis=1).astype(int) for c in np.unique(flat) if c != 0)  # 0 is Background
+    scenes = np.flatnonzero(np.asarray(classes) >= MIN_TERRAIN_CLASSES)
+    rows = flat[scenes].view(np.dtype((np.void, flat.shape[1]))).ravel()  # one bytes key per mask
+    _, inverse, repeats = np.unique(rows, return_inverse=True, return_counts=True)
+    return scenes[repeats[inverse.ravel()] >= min_count].astype(np.int64)
 
 
 def crop_template(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -182,15 +181,15 @@ def precision_recall(found: np.ndarray, truth: np.ndarray) -> tuple[float, float
 def remove_images(data: MarsData, index: np.ndarray) -> MarsData:
     """A copy of a MarsData without the training images at `index` (test split untouched).
 
-    Every per-training-image field (images, masks, clean_masks) is filtered; alien_index, where known,
-    is renumbered to the aliens that remain (empty when all were removed).
+    Every per-training-image field (images, masks, clean_masks, image_id) is filtered; alien_index, where
+    known, is renumbered to the aliens that remain (empty when all were removed).
     """
     n = len(data.images)
     index = np.unique(np.asarray(index, dtype=np.int64))
     if index.size and (index[0] < 0 or index[-1] >= n):
         raise ValueError(f"indices must lie in 0..{n - 1}, got {index[0]}..{index[-1]}")
     keep = np.setdiff1d(np.arange(n), index)
-    changes = {f: getattr(data, f)[keep] for f in ("images", "masks", "clean_masks")
+    changes = {f: getattr(data, f)[keep] for f in ("images", "masks", "clean_masks", "image_id")
                if getattr(data, f, None) is not None}
     if getattr(data, "alien_index", None) is not None:
         remaining = np.setdiff1d(data.alien_index, index)
@@ -198,23 +197,35 @@ def remove_images(data: MarsData, index: np.ndarray) -> MarsData:
     return dataclasses.replace(data, **changes)
 
 
-def stratified_split(masks: np.ndarray, val_fraction: float = 0.2, seed: int = 0,
-                     class_id: int = BIG_ROCK) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(masks: np.ndarray, val_fraction: float = 0.2, seed: int = 0, class_id: int = BIG_ROCK,
+                     groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (train_index, val_index) over masks (N, H, W), stratified by presence of `class_id`.
 
     The images with and without the class are each split in the ratio val_fraction, so both sides
-    see the rare class; the same seed gives the same split.
+    see the rare class; the same seed gives the same split. groups (N,), e.g. `data.image_id`: the
+    frame each image was cut from; then whole groups are split (a group has the class when any of its
+    images has it), so no frame is seen in training and in validation. Without groups (the synthetic
+    set) every image is its own group.
     """
     masks = check_labels(masks, image_shape=None)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    rng = np.random.default_rng(seed)
     has = (masks == class_id).any(axis=(1, 2))
+    if groups is None:
+        inverse = np.arange(len(masks))
+    else:
+        groups = np.asarray(groups)
+        if groups.shape != (len(masks),):
+            raise ValueError(f"groups must hold one key per mask, shape ({len(masks)},), got shape {groups.shape}")
+        inverse = np.unique(groups, return_inverse=True)[1].ravel()
+    group_has = np.zeros(inverse.max() + 1, bool)
+    np.logical_or.at(group_has, inverse, has)
+    rng = np.random.default_rng(seed)
     val = []
-    for group in (np.flatnonzero(has), np.flatnonzero(~has)):
-        n_val = int(round(val_fraction * len(group)))
-        val.append(rng.permutation(group)[:n_val])
-    val_index = np.sort(np.concatenate(val)).astype(np.int64)
+    for stratum in (np.flatnonzero(group_has), np.flatnonzero(~group_has)):
+        n_val = int(round(val_fraction * len(stratum)))
+        val.append(rng.permutation(stratum)[:n_val])
+    val_index = np.flatnonzero(np.isin(inverse, np.concatenate(val))).astype(np.int64)
     return np.setdiff1d(np.arange(len(masks)), val_index), val_index
 
 

@@ -11,6 +11,7 @@ import sys
 
 from marslab import CLASS_NAMES, quiet
 from marslab.course_file import npz_path, read_course_npz, save_course_npz
+from marslab.data import SAMPLE_NAME, sample_path
 from marslab.files import refuse_to_overwrite
 from marslab.info import print_report
 from marslab.synthetic import make_mars
@@ -46,7 +47,7 @@ def _score(args: argparse.Namespace) -> None:
     if not os.path.isfile(args.submission):  # before generating the truth, which takes a while the first time
         raise FileNotFoundError(f"submission file {args.submission!r} does not exist")
     if args.truth:
-        true_masks = read_course_npz(args.truth).test_masks
+        true_masks = read_course_npz(sample_path() if args.truth == SAMPLE_NAME else args.truth).test_masks
         if true_masks is None:
             raise KeyError(f"{args.truth} has no key 'test_masks' (write one with: marslab data --with-test-masks)")
         against = f"the test labels in {args.truth}"
@@ -112,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Score a submission CSV with the competition metric (mean IoU over classes 1-4) "
                                    "against the synthetic hidden test labels, or those of an npz (--truth).")
     p.add_argument("submission", help="the CSV written by marslab.submission.to_csv")
-    p.add_argument("--truth", metavar="NPZ", help="score against the test_masks of this course npz instead")
+    p.add_argument("--truth", metavar="NPZ",
+                   help='score against the test_masks of this course npz instead ("ai4mars": the shipped real sample)')
     _add_synthetic_options(p)
     p.set_defaults(run=_score)
 

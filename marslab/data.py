@@ -2,8 +2,10 @@
 
 `load_mars()` returns a `marslab.course_file.MarsData`: the real course file if one is found (read and
 validated by `marslab.course_file.read_course_npz`), else the synthetic stand-in from
-`marslab.synthetic.make_mars()` (generated once, then read from the disk cache). Also here: finding
-the real AI4Mars sample and the per-class appearance table of lesson 01.
+`marslab.synthetic.make_mars()` (generated once, then read from the disk cache).
+`load_mars("ai4mars")` (or MARSLAB_DATA=ai4mars) reads the real AI4Mars sample shipped in marslab/samples/
+(whole NAVCAM frames, a labelled test split, `image_id` per image; see its README). Also here: finding the
+full real AI4Mars file (a development aid) and the per-class appearance table of lesson 01.
 """
 from __future__ import annotations
 
@@ -23,19 +25,33 @@ DATA_ENV = "MARSLAB_DATA"
 FILE_NAME = "mars_for_students.npz"
 AI4MARS_ENV = "MARSLAB_AI4MARS"
 AI4MARS_NAME = "ai4mars_train_64x128.npz"  # real AI4Mars samples in the course format (a development aid)
+SAMPLE_NAME = "ai4mars"  # load_mars("ai4mars") / MARSLAB_DATA=ai4mars: the real sample shipped in the package
+SAMPLE_FILE = "ai4mars_sample.npz"
 APPEARANCE_COLUMNS = ("pixels %", "mean", "std", "local std", "gradient", "in % of images")
 
 _said_synthetic = False  # load_mars says once per session that it fell back to the synthetic set
+
+
+def sample_path() -> Path:
+    """The real AI4Mars sample shipped inside the package (marslab/samples/ai4mars_sample.npz)."""
+    return Path(__file__).resolve().parent / "samples" / SAMPLE_FILE
 
 
 def find_real_data(path: str | os.PathLike | None = None) -> Path | None:
     """Where the real course file is: `path`, else $MARSLAB_DATA, else a data/ folder in the working directory
     or its parent (so it works from the course root and from notebooks/), else None.
 
+    The name "ai4mars" (as `path` or $MARSLAB_DATA) means the AI4Mars sample shipped in the package.
     An explicit `path` or $MARSLAB_DATA that does not exist is an error, not a silent fallback.
     A directory is searched for mars_for_students.npz.
     """
     for origin, candidate in (("path", path), (DATA_ENV, os.environ.get(DATA_ENV))):
+        if candidate and str(candidate) == SAMPLE_NAME:
+            found = sample_path()
+            if not found.is_file():
+                raise FileNotFoundError(f"{origin} asks for the AI4Mars sample, but {found} is missing from this "
+                                        "installation; reinstall marslab (or run tools/make_ai4mars_sample.py)")
+            return found
         if candidate:
             found = Path(candidate).expanduser()
             if found.is_dir():
@@ -52,7 +68,8 @@ def find_real_data(path: str | os.PathLike | None = None) -> Path | None:
 
 
 def load_mars(path: str | os.PathLike | None = None) -> MarsData:
-    """The course data: the real file if found (`path`, $MARSLAB_DATA, data/), else the synthetic set.
+    """The course data: the real file if found (`path`, $MARSLAB_DATA, data/), else the synthetic set;
+    `path="ai4mars"` (or MARSLAB_DATA=ai4mars) gives the real AI4Mars sample shipped with marslab.
 
     Returns a MarsData with images/masks (N, 64, 128) uint8 and test_images (M, 64, 128) uint8.
     """
@@ -67,8 +84,9 @@ def load_mars(path: str | os.PathLike | None = None) -> MarsData:
 
 
 def find_ai4mars() -> Path | None:
-    """The real AI4Mars sample file in course format, if it is around: $MARSLAB_AI4MARS, else
-    ../shared/data/ai4mars_train_64x128.npz beside the course root (from the root or notebooks/), else None."""
+    """The full real AI4Mars file in course format (8,400 images; a development aid, not shipped), if it is
+    around: $MARSLAB_AI4MARS, else ../shared/data/ai4mars_train_64x128.npz beside the course root (from the
+    root or notebooks/), else None. The shipped sample is sample_path()."""
     if os.environ.get(AI4MARS_ENV):
         found = Path(os.environ[AI4MARS_ENV]).expanduser()
         if not found.is_file():

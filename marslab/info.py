@@ -6,8 +6,8 @@ import platform
 import sys
 
 from marslab.config import get_profile, keras_backend, list_gpus
-from marslab.course_file import check_course_file
-from marslab.data import find_real_data
+from marslab.course_file import check_course_file, summarize_course_file
+from marslab.data import find_real_data, sample_path
 
 
 def package_version(name: str) -> str:
@@ -29,8 +29,13 @@ def environment_report() -> dict[str, str]:
         real, problem = None, str(err)
     if problem:
         data = f"unusable: {problem}"
+    elif real:
+        source, n_train, n_test, labelled = summarize_course_file(real)
+        where = "the real AI4Mars sample shipped with marslab" if real == sample_path() else real
+        data = f"{source} ({where}): {n_train} training and {n_test} test images" + \
+               (" with their masks" if labelled else "")
     else:
-        data = f"real ({real})" if real else "synthetic (generated locally; no real file found)"
+        data = "synthetic (generated locally; no real file found)"
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(terse=True),

@@ -7,13 +7,15 @@ through `marslab.training.fit`. A one-call recipe (data in, trained model out) b
 """
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 
 from marslab.losses import Combined, SegmentationLoss, get_loss
 from marslab.models import unet, unet3plus
 from marslab.validation import check_number, invalid
-from marslab.weights import class_frequencies, inverse_frequency, zero_background
+from marslab.weights import class_frequencies, zero_background
 
 RECIPE_ARCHITECTURES: tuple[str, ...] = ("unet", "unet3plus")
 RECIPE_LOSS_POWER = 0.5  # recipe_loss's class-weight power (benchmarks/bench_loss_power.py)
@@ -48,11 +50,15 @@ def recipe_weights(masks: np.ndarray, power: float = RECIPE_LOSS_POWER) -> np.nd
 
     The scaling: weights summing to 1 (Table 4's rows) shrink a cross-entropy by the average pixel
     weight, about 50x on Table 1's frequencies (lesson 08, section 6). The default power 0.5: at power 1
-    the recipe's loss hardly fell on the synthetic set (benchmarks/README.md, lesson 09).
+    the recipe's loss hardly fell on the synthetic set (benchmarks/README.md, lesson 09). A class without
+    pixels in `masks` (a small or skewed subset) gets weight 0, with a warning, instead of an infinite one.
     """
     power = check_number(power, "power")
     freqs = class_frequencies(masks)
-    weights = zero_background(inverse_frequency(freqs) ** power)
+    if (freqs[1:] == 0).any():
+        warnings.warn(f"classes {(np.flatnonzero(freqs[1:] == 0) + 1).tolist()} have no pixels here: weight 0",
+                      stacklevel=2)
+    weights = zero_background(np.where(freqs > 0, (len(freqs) * np.maximum(freqs, 1e-12)) ** -power, 0.0))
     return weights / float(freqs @ weights)
 
 

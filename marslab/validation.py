@@ -31,8 +31,8 @@ def invalid(name: str, rule: str, found: object, error: type[Exception] = ValueE
 def shape_text(shape: Sequence[int | None]) -> str:
     """(None, 64, 128) -> "(N, 64, 128)"; (None, None, None) -> "(N, H, W)"; free sizes after N are H, W, C."""
     letters = iter("HWC" if len(shape) <= 4 else "ABCDEFGH")
-    return "(" + ", ".join("N" if i == 0 and s is None else next(letters) if s is None else str(s)
-                           for i, s in enumerate(shape)) + ")"
+    parts = ["N" if i == 0 and s is None else next(letters) if s is None else str(s) for i, s in enumerate(shape)]
+    return "(" + ", ".join(parts) + (",)" if len(parts) == 1 else ")")
 
 
 def check_array(array, name: str, shape: Sequence[int | None], dtype: str | None = None,

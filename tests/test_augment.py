@@ -168,10 +168,11 @@ def test_copy_paste_masks_match_pasted_pixels(banded):
     np.testing.assert_array_equal(new_images == 250, new_masks == 4)  # rock pixels and rock labels coincide
 
 
-def test_copy_paste_needs_a_source(banded):
+def test_copy_paste_without_a_source_pastes_nothing_and_says_so(banded):
     images, masks = banded
-    with pytest.raises(ValueError, match="no image contains class 4"):
-        copy_paste(images, np.minimum(masks, 3), n=2)
+    with pytest.warns(UserWarning, match="no image contains class 4, so nothing is pasted"):
+        new_images, new_masks = copy_paste(images, np.minimum(masks, 3), n=2)
+    assert new_images.shape == new_masks.shape == (0, 64, 128) and new_images.dtype == new_masks.dtype == np.uint8
 
 
 def test_offline_augmentation_grows_the_set(banded):

@@ -28,6 +28,21 @@ def test_fingerprint_flags_nothing_when_no_mask_repeats_often():
     assert cleaning.find_aliens(masks[1:]).size == 0  # shared 9 times: below it
 
 
+def test_fingerprint_flags_every_shared_scene_but_no_shared_one_class_mask():
+    rng = np.random.default_rng(3)
+    masks = rng.integers(0, 5, (120, 8, 16)).astype(np.uint8)
+    bordered = np.zeros((8, 16), np.uint8)
+    bordered[:-1, :-1] = 1  # Soil with an unlabelled edge, as 69 real AI4Mars crops share it
+    band = np.full((8, 16), 2, np.uint8)
+    band[:3] = 0  # a Background band over Bedrock
+    masks[:40], masks[40:60] = bordered, band  # both more frequent than any alien group below
+    first, second = np.arange(60, 72), np.arange(90, 101)
+    masks[first], masks[second] = masks[72], masks[101]  # two different scenes, each copied many times
+    expected = np.sort(np.r_[first, 72, second, 101])
+    np.testing.assert_array_equal(cleaning.find_aliens(masks), expected)
+    np.testing.assert_array_equal(cleaning.find_aliens(masks, min_count=13), np.r_[first, 72])
+
+
 def test_fingerprint_ignores_one_class_masks_and_rare_repeats():
     rng = np.random.default_rng(0)
     masks = rng.integers(0, 5, (60, 8, 16)).astype(np.uint8)
@@ -105,6 +120,35 @@ def test_remove_images_gives_the_cleaned_set(mars):
     assert clean.test_images is mars.test_images and len(mars.images) == 300  # original untouched
     partial = cleaning.remove_images(mars, [0, 1, mars.alien_index[0]])
     np.testing.assert_array_equal(partial.masks[partial.alien_index], mars.masks[mars.alien_index[1:]])
+
+
+def test_split_by_group_keeps_every_group_on_one_side():
+    rng = np.random.default_rng(0)
+    masks = rng.integers(0, 4, (200, 4, 4)).astype(np.uint8)
+    groups = np.repeat(rng.permutation(100), 2)  # 100 frames of two images each
+    rock_groups = rng.permutation(100)[:20]
+    masks[np.isin(groups, rock_groups) & (np.arange(200) % 2 == 1), 0, 0] = 4  # Big Rock in one half only
+    train, val = cleaning.stratified_split(masks, val_fraction=0.25, seed=1, groups=groups)
+    np.testing.assert_array_equal(np.union1d(train, val), np.arange(200))
+    assert np.intersect1d(groups[train], groups[val]).size == 0
+    assert len(np.unique(groups[val])) == 25
+    assert len(np.intersect1d(groups[val], rock_groups)) == 5  # a quarter of the Big Rock frames
+    for seed in (0, 3):  # every image its own group: the split by image, as before groups existed
+        for a, b in zip(cleaning.stratified_split(masks, 0.25, seed, groups=np.arange(200)),
+                        cleaning.stratified_split(masks, 0.25, seed)):
+            np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"groups must hold one key per mask, shape \(200,\), got shape \(199,\)"):
+        cleaning.stratified_split(masks, groups=groups[1:])
+
+
+def test_remove_images_keeps_the_frame_ids_aligned():
+    from marslab.data import MarsData
+
+    images = np.arange(6, dtype=np.uint8)[:, None, None] * np.ones((6, 64, 128), np.uint8)
+    data = MarsData(images, np.zeros_like(images), images[:1], "ai4mars", image_id=np.array(list("aabbcc")))
+    kept = cleaning.remove_images(data, [1, 4])
+    np.testing.assert_array_equal(kept.image_id, list("abbc"))
+    np.testing.assert_array_equal(kept.images[:, 0, 0], [0, 2, 3, 5])
 
 
 def test_stratified_split_keeps_the_rare_class_share_and_repeats(mars):

@@ -1,14 +1,17 @@
 """load_mars: the real course file (validated, with clear errors), the synthetic fallback, save_course_npz."""
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from marslab import course_file
 from marslab import data as data_module
 from marslab.course_file import MarsData, read_course_npz, save_course_npz
 from marslab.data import load_mars
 
-SHARED_AI4MARS = Path(__file__).resolve().parents[2] / "shared" / "data" / "ai4mars_train_64x128.npz"
+SHARED_AI4MARS = Path(os.environ.get("MARSLAB_AI4MARS") or
+                      Path(__file__).resolve().parents[2] / "shared" / "data" / "ai4mars_train_64x128.npz")
 
 
 def course_arrays(n=4, m=3):
@@ -71,12 +74,49 @@ def test_a_file_that_is_not_an_npz(tmp_path):
         load_mars(path)
 
 
-@pytest.mark.parametrize("missing", ["training_set", "test_set"])
-def test_missing_key(tmp_path, missing):
+def test_missing_training_set(tmp_path):
     arrays = course_arrays()
-    del arrays[missing]
-    with pytest.raises(KeyError, match=f"no key '{missing}'.*found"):
+    del arrays["training_set"]
+    with pytest.raises(KeyError, match="no key 'training_set'.*found"):
         load_mars(write(tmp_path, **arrays))
+
+
+def test_a_training_only_file_is_read_without_test_images_said_once(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(course_file, "_said_no_test", set())
+    arrays = course_arrays(n=5)
+    del arrays["test_set"]
+    path = write(tmp_path, **arrays)
+    first, second = load_mars(path), load_mars(path)
+    assert first.images.shape == (5, 64, 128) and np.array_equal(second.masks, arrays["training_set"][:, 1])
+    assert first.test_images.shape == (0, 64, 128) and first.test_images.dtype == np.uint8
+    out = capsys.readouterr().out
+    assert out.count("no test_set") == 1 and "5 training images only" in out
+    with pytest.raises(KeyError, match="'test_masks' but no 'test_set'"):
+        load_mars(write(tmp_path, "other.npz", **arrays, test_masks=np.zeros((2, 64, 128), np.uint8)))
+    back = read_course_npz(save_course_npz(first, tmp_path / "again.npz"))  # saved without a test_set
+    assert back.test_images.shape == (0, 64, 128) and np.array_equal(back.images, first.images)
+
+
+def test_frame_ids_are_read_checked_and_saved(tmp_path):
+    arrays = course_arrays(n=4, m=3)
+    ids, test_ids = np.array(["a", "a", "b", "b"]), np.array([7, 7, 9])
+    data = load_mars(write(tmp_path, **arrays, image_id=ids, test_image_id=test_ids))
+    assert np.array_equal(data.image_id, ids) and np.array_equal(data.test_image_id, test_ids)
+    back = read_course_npz(save_course_npz(data, tmp_path / "saved.npz"))
+    assert np.array_equal(back.image_id, ids) and np.array_equal(back.test_image_id, test_ids)
+    with pytest.raises(ValueError, match=r"image_id must have shape \(4,\), one id per image, found \(3,\)"):
+        load_mars(write(tmp_path, "short.npz", **arrays, image_id=ids[:3]))
+    with pytest.raises(TypeError, match=r"test_image_id must hold strings or integers \(one frame id per image\), found dtype float64"):
+        load_mars(write(tmp_path, "float.npz", **arrays, test_image_id=np.zeros(3)))
+
+
+def test_the_ai4mars_name_without_its_file_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(data_module, "sample_path", lambda: tmp_path / "gone.npz")
+    with pytest.raises(FileNotFoundError, match="asks for the AI4Mars sample.*reinstall marslab"):
+        load_mars("ai4mars")
+    monkeypatch.setenv("MARSLAB_DATA", "ai4mars")
+    with pytest.raises(FileNotFoundError, match="MARSLAB_DATA asks for the AI4Mars sample"):
+        load_mars()
 
 
 BAD_CASES = {
@@ -154,6 +194,9 @@ def test_real_ai4mars_images_go_through_the_course_path(tmp_path):
     data = load_mars(path)
     assert data.source == "real" and data.images.shape == (300, 64, 128) and data.test_images.shape == (100, 64, 128)
     assert np.array_equal(data.masks, pairs[:300, 1])
+    whole = load_mars(SHARED_AI4MARS)  # training images only, with their frame ids
+    assert whole.images.shape == (8400, 64, 128) and whole.test_images.shape == (0, 64, 128)
+    assert len(np.unique(whole.image_id)) == 4200
 
 
 def test_class_appearance_on_images_with_known_statistics():
