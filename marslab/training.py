@@ -199,7 +199,7 @@ def steps_per_epoch(train_data, batch_size: int) -> int:
 def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: str | os.PathLike,
         batch_size: int = 32, learning_rate: float = 1e-3, weight_decay: float = 1e-4,
         warmup_epochs: float = 1.0, patience: int = 10, metric: keras.metrics.Metric | None = None,
-        verbose: int = 1, overwrite: bool = False) -> keras.callbacks.History:
+        verbose: int = 1, overwrite: bool = False, schedule: str = "cosine") -> keras.callbacks.History:
     """Compile `model` with the recipe (AdamW + warmup + cosine, competition mean IoU) and train it.
 
     train_data / val_data: NumPy `(images (N,64,128,1) float32, masks (N,64,128) int)` tuples, or
@@ -209,14 +209,21 @@ def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: st
     IoU) is restored at the end and saved in `out_dir/best.keras` (an earlier run's better checkpoint there
     is kept unless `overwrite`, see `SafeCheckpoint`); `out_dir/history.csv` logs epochs.
     metric: what to monitor instead (e.g. keras.metrics.BinaryIoU for a one-class background model);
-    default `marslab.metrics.CompetitionMeanIoU()`, logged as "mean_iou".
+    default `marslab.metrics.CompetitionMeanIoU()`, logged as "mean_iou". schedule: "cosine" (warmup +
+    cosine annealing) or "plateau" (constant rate, halved when the monitored score stalls; report 002).
     """
+    from marslab.schedules import SCHEDULES, plateau_callback, plateau_optimizer
+
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     steps = steps_per_epoch(train_data, batch_size)
     total = steps * epochs
     warmup = min(int(round(warmup_epochs * steps)), total - 1)
     single = len(model.outputs) == 1
     metric = metric or CompetitionMeanIoU()
-    model.compile(optimizer=make_optimizer(total, learning_rate, weight_decay, warmup), loss=losses_for(model, loss),
+    optimizer = (make_optimizer(total, learning_rate, weight_decay, warmup) if schedule == "cosine"
+                 else plateau_optimizer(learning_rate, weight_decay))
+    model.compile(optimizer=optimizer, loss=losses_for(model, loss),
                   metrics=[metric] if single else {"probs": [metric]})
     check_float32_output(model)
     numpy_data = isinstance(train_data, (tuple, list))
@@ -230,6 +237,7 @@ def fit(model: keras.Model, train_data, val_data, epochs: int, loss, out_dir: st
         train_args = dict(x=train_data)  # a dataset shuffles itself (make_dataset(shuffle=True))
     monitor = f"val_{metric.name}" if single else f"val_probs_{metric.name}"
     callbacks = make_callbacks(out_dir, monitor=monitor, patience=patience, overwrite=overwrite)
+    callbacks += [plateau_callback(monitor)] if schedule == "plateau" else []
     return model.fit(**train_args, epochs=epochs, validation_data=val_data, callbacks=callbacks,
                      verbose=verbose)
 
