@@ -9,6 +9,10 @@ from pathlib import Path
 
 os.environ.setdefault("MARSLAB_PROFILE", "smoke")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if not os.environ.get("MARSLAB_OUTPUT_DIR"):  # lessons' runs and submissions go here, not into notebooks/
+    import tempfile
+
+    os.environ["MARSLAB_OUTPUT_DIR"] = tempfile.mkdtemp(prefix="marslab-outputs-")
 
 LESSONS = Path(__file__).resolve().parent / "notebooks"
 _run = {"record": None, "cells": {}}  # this session's run record; {lesson path: [(passed, outputs)]}

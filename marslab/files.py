@@ -22,6 +22,17 @@ STALE_SECONDS = 600  # a leftover temporary is only removed once it is this old 
 _TMP = re.compile(r"^(?P<name>.+)\.tmp-(?P<pid>\d+)-[a-z0-9_.]+$")
 
 
+def output_dir() -> Path:
+    """The folder lessons write their results to (training runs, submission files), created if missing:
+    $MARSLAB_OUTPUT_DIR if set (the test suite points it outside notebooks/), else `outputs/` in the current
+    folder, where JupyterLab's file browser shows it beside the lesson."""
+    folder = Path(os.environ.get("MARSLAB_OUTPUT_DIR") or "outputs")
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"MARSLAB_OUTPUT_DIR must name a folder; found a file at {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def refuse_to_overwrite(path: Path, what: str = "file", hint: str = "pass overwrite=True to replace it") -> None:
     """Raise FileExistsError (one line, with `hint`) if something already exists at `path`."""
     if path.is_dir():
