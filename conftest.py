@@ -27,7 +27,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 def _lesson_cell(item) -> bool:
     """Whether `item` is an nbval cell of a lesson in notebooks/ (and the hook is on)."""
-    return (os.environ.get("MARSLAB_EXECUTED_DIR") is not None and hasattr(item, "test_outputs")
+    return (bool(os.environ.get("MARSLAB_EXECUTED_DIR")) and hasattr(item, "test_outputs")
             and hasattr(item, "cell_num") and item.path.parent == LESSONS)
 
 
