@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from marslab.models import (WeightedAdd, attention_gate, conv_block, losses_for,
+from marslab.models import (WeightedAdd, attention_gate, conv_block, deeplab_v3_plus, losses_for,
                             residual_block, squeeze_excite, standardize, targets_for, unet, unet3plus,
                             unet_plus_plus)
 
@@ -240,6 +240,10 @@ def test_weighted_add_starts_as_an_average_and_rejects_mismatched_shapes():
     lambda: unet(**TINY, skip_merge="weighted_add", attention=True, se=True),
     lambda: unet_plus_plus(**TINY, depth=3, deep_supervision=True),
     lambda: unet3plus(**TINY, depth=3, cat_channels=4, deep_supervision=True, cgm=True),
+    # the report techniques (issue 26): custom layers and blocks must survive a save as well
+    lambda: unet(filters=8, depth=3, encoder_block="inception", bottleneck="aspp+psa+strip", norm="group"),
+    lambda: unet(filters=8, depth=3, skip_merge="gated_add", bottleneck="se", deep_supervision=True),
+    lambda: deeplab_v3_plus(filters=8),
 ])
 def test_saved_model_loads_with_plain_keras_and_predicts_the_same(model_fn, images, tmp_path):
     model = model_fn()

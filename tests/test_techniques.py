@@ -197,21 +197,6 @@ def test_unet_deep_supervision_names_its_outputs_and_trains_with_dict_losses(ima
         np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-4)
 
 
-@pytest.mark.parametrize("model_fn", [
-    lambda: unet(**SMOKE, encoder_block="inception", bottleneck="aspp+psa+strip", norm="group"),
-    lambda: unet(**SMOKE, skip_merge="gated_add", bottleneck="se", deep_supervision=True),
-    lambda: deeplab_v3_plus(filters=8),
-], ids=["inception+report003+group", "gated+se+deep", "deeplab"])
-def test_variants_save_and_load_with_plain_keras(model_fn, images, tmp_path):
-    model = model_fn()
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    before, after = model.predict(images, verbose=0), loaded.predict(images, verbose=0)
-    for b, a in zip(*(p if isinstance(p, list) else [p] for p in (before, after))):
-        np.testing.assert_array_equal(a, b)
-
-
 @pytest.mark.parametrize("builder,options,message", [
     (unet, dict(bottleneck="aspp+nonlocal"), "bottleneck must join"),
     (unet, dict(bottleneck="psa+psa"), "bottleneck must join"),
