@@ -102,9 +102,10 @@ def foreground_labels(probs: np.ndarray) -> np.ndarray:
     """Label maps (N,64,128) uint8 from classes 1..C-1 only: the most probable non-Background class.
 
     Under the competition's reading of the metric (`marslab.submission.READINGS`, lesson 10), pixels whose
-    TRUE label is Background are not scored, so Background never earns a point: on a true Soil/Bedrock/Sand/Big Rock pixel it costs one false negative. A wrong foreground
-    class costs that false negative plus a false positive, so this gains where the best foreground guess
-    is right and loses where it is wrong; measure it on validation data (lesson 10).
+    TRUE label is Background are not scored, so Background never earns a point: on a true Soil/Bedrock/
+    Sand/Big Rock pixel it costs one false negative. A wrong foreground class costs that false negative
+    plus a false positive, so this gains where the best foreground guess is right and loses where it is
+    wrong; measure it on validation data (lesson 10).
     """
     return (np.argmax(np.asarray(probs)[..., 1:], axis=-1) + 1).astype(np.uint8)
 
