@@ -1,4 +1,9 @@
-"""Pictures of images and masks with one class palette for the whole course."""
+"""Pictures of images and masks with one class palette for the whole course.
+
+Masks are drawn in opaque class colours beside the image (MASK_ALPHA = 1): blended with a gray image,
+pale-yellow Sand turns olive and no longer matches the legend. Every figure names the run profile that
+made it (`stamp_profile`), and grids label rows "image <index>" by dataset index when given `ids`.
+"""
 from __future__ import annotations
 
 import io
@@ -21,14 +26,29 @@ PALETTE = np.array([
 ], dtype=np.uint8)
 
 
+MASK_ALPHA = 1.0  # opacity of class colours over an image: 1 draws the legend's colours exactly
+
+
+def stamp_profile(fig, profile: str | None = None):
+    """Write "profile: <name>" in the bottom-right corner of a matplotlib figure (the run profile by default,
+    `marslab.get_profile()`), so a smoke figure is never mistaken for a result. Returns the figure."""
+    if profile is None:
+        from marslab.config import get_profile
+
+        profile = get_profile()
+    fig.text(0.995, 0.005, f"profile: {profile}", ha="right", va="bottom", fontsize=8, color="0.4")
+    return fig
+
+
 def colorize(masks: np.ndarray) -> np.ndarray:
     """Label maps (..., H, W) of 0..4 -> RGB uint8 (..., H, W, 3) in PALETTE colours."""
     return PALETTE[check_labels(masks, any_shape=True)]
 
 
-def overlay(images: np.ndarray, masks: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+def overlay(images: np.ndarray, masks: np.ndarray, alpha: float = MASK_ALPHA) -> np.ndarray:
     """Grayscale images (..., H, W) (uint8, or float in [0, 1]) blended with colorize(masks)
-    -> RGB uint8 (..., H, W, 3)."""
+    -> RGB uint8 (..., H, W, 3). alpha 1 (the default) gives the class colours exactly; below 1 the image
+    shows through but the colours shift (Sand looks olive over dark ground)."""
     images = np.asarray(images)
     if images.shape != np.shape(masks):
         raise ValueError(f"images and masks must have the same shape, got {images.shape} and {np.shape(masks)}")
@@ -44,12 +64,15 @@ def legend_handles() -> list:
 
 def show_samples(images: np.ndarray, masks: np.ndarray | None = None, preds: np.ndarray | None = None,
                  n: int = 8, index: np.ndarray | list | None = None, titles: list[str] | None = None,
-                 alpha: float = 0.45, overlay_masks: bool = True, width: float = 10.0):
+                 alpha: float = MASK_ALPHA, overlay_masks: bool = True, width: float = 10.0,
+                 ids: np.ndarray | list | None = None):
     """A grid, one row per sample: image | mask | prediction (the last two optional), with a class legend.
 
     images (N, H, W) (or (N, H, W, 1)); masks, preds (N, H, W) integer labels (preds may also be
     probabilities (N, H, W, C), argmaxed here). n: how many rows (the first n, or `index`).
-    overlay_masks: draw masks over the image (True) or as flat colour (False). Returns the figure.
+    ids (N,): the dataset index of each image (e.g. when images is a subset); rows are labelled
+    "image <ids[i]>" (default: "image <i>", the position in images). overlay_masks: draw masks over the
+    image with `alpha` (True) or as flat colour (False). Returns the figure, stamped with the profile.
     """
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
@@ -59,6 +82,9 @@ def show_samples(images: np.ndarray, masks: np.ndarray | None = None, preds: np.
     if preds is not None and np.ndim(preds) == 4:
         preds = np.argmax(preds, axis=-1)
     index = np.arange(min(n, len(images))) if index is None else np.asarray(index)
+    if ids is not None and np.shape(ids) != (len(images),):
+        raise ValueError(f"ids must hold one dataset index per image, shape ({len(images)},), got {np.shape(ids)}")
+    label = (lambda i: f"image {i}") if ids is None else (lambda i: f"image {np.asarray(ids)[i]}")
     columns = [("image", None)] + [(name, a) for name, a in (("mask", masks), ("prediction", preds)) if a is not None]
     for name, a in columns[1:]:
         if np.shape(a) != images.shape:
@@ -76,31 +102,35 @@ def show_samples(images: np.ndarray, masks: np.ndarray | None = None, preds: np.
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(name)
-        axes[row, 0].set_ylabel(titles[row] if titles is not None else f"#{i}", rotation=0, ha="right", va="center")
+        axes[row, 0].set_ylabel(titles[row] if titles is not None else label(i), rotation=0, ha="right", va="center")
     fig.legend(handles=legend_handles(), loc="lower center", ncol=NUM_CLASSES, frameon=False)
     fig.tight_layout(rect=(0, 0.06 if len(index) < 4 else 0.03, 1, 1))
-    return fig
+    return stamp_profile(fig)
 
 
-def show_pair(image: np.ndarray, masks: dict[str, np.ndarray], title: str = "", alpha: float = 0.45,
+def show_pair(image: np.ndarray, masks: dict[str, np.ndarray], title: str = "", alpha: float = MASK_ALPHA,
               width: float = 12.0):
-    """One image (H, W) with several label maps side by side: the image, then an overlay per entry of
-    `masks` ({"mask": ..., "clean mask": ...}), then the first mask as flat colour. Returns the figure."""
+    """One image (H, W) with several label maps side by side: the image, then each entry of `masks`
+    ({"mask": ..., "clean mask": ...}) in the class colours. With alpha < 1 the maps are blended over the
+    image and the first mask follows as flat colour. Returns the figure."""
     names = list(masks)
-    fig, axes = plt.subplots(1, len(names) + 2, figsize=(width, width / (len(names) + 2) * 0.5 + 0.8))
+    blended = alpha < 1
+    columns = len(names) + 1 + blended
+    fig, axes = plt.subplots(1, columns, figsize=(width, width / columns * 0.5 + 0.8))
     axes[0].imshow(image, cmap="gray", vmin=0, vmax=255)
     axes[0].set_title(title or "image")
     for ax, name in zip(axes[1:], names):
         ax.imshow(overlay(image, masks[name], alpha))
-        ax.set_title(f"{name} over image")
-    axes[-1].imshow(colorize(masks[names[0]]))
-    axes[-1].set_title(names[0])
+        ax.set_title(f"{name} over image" if blended else name)
+    if blended:
+        axes[-1].imshow(colorize(masks[names[0]]))
+        axes[-1].set_title(names[0])
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.legend(handles=legend_handles(), loc="lower center", ncol=NUM_CLASSES, frameon=False)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
-    return fig
+    return stamp_profile(fig)
 
 
 def browse(images: np.ndarray, masks: np.ndarray, clean_masks: np.ndarray | None = None, start: int = 0):
@@ -161,4 +191,4 @@ def show_augmentations(images: np.ndarray, masks: np.ndarray, augmentations: Map
         ax.set_xticks([]), ax.set_yticks([])
     fig.legend(handles=legend_handles(), loc="lower center", ncol=5, frameon=False)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
-    return fig
+    return stamp_profile(fig)

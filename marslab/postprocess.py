@@ -1,5 +1,5 @@
 """From a trained model to the best label maps it can give: batched prediction, test-time
-augmentation by flips, class weights on the probabilities tuned on validation data, morphological
+augmentation by the flips training used, class weights on the probabilities tuned on validation data, morphological
 cleanup per class, two-stage refinement and a binary background model.
 
 Shapes: images (N,64,128) uint8 or (N,64,128,1) float32 in [0,1]; probs (N,64,128,C) float32;
@@ -52,9 +52,45 @@ def predict_probs(model, images: np.ndarray, batch_size: int = 64, flips: Sequen
     return np.concatenate(batches)
 
 
-def predict_tta(model, images: np.ndarray, batch_size: int = 64, progress: bool = True) -> np.ndarray:
-    """Probabilities (N,64,128,C) averaged over the image and its horizontal, vertical and double flip."""
-    return predict_probs(model, images, batch_size, flips=tuple(FLIPS), progress=progress)
+# The training augmentation's flips name the test-time ones: `build_augmentation(flip=True)` flips left-right
+# only ("the sky is up", lesson 04), so the default TTA averages the image and its horizontal flip.
+_FLIP_MODES: dict[object, tuple[str, ...]] = {
+    True: ("none", "horizontal"), "horizontal": ("none", "horizontal"), "vertical": ("none", "vertical"),
+    "horizontal_and_vertical": ("none", "both")}  # Keras 3 draws one coin per image for both axes
+TTA_FLIPS: tuple[str, ...] = _FLIP_MODES[True]
+
+
+def augmentation_flips(augmentation=None) -> tuple[str, ...]:
+    """The names in FLIPS of the flips a training augmentation applies, "none" first: TTA predicts those.
+
+    augmentation: a `marslab.augment.Augmentation` (its `strengths["flip"]`: True or "horizontal",
+    "vertical", "horizontal_and_vertical"), or None for the course default, `TTA_FLIPS` (horizontal).
+    An augmentation without flips gives ("none",): no flip was learned, so none is averaged.
+    """
+    if augmentation is None:
+        return TTA_FLIPS
+    strengths = getattr(augmentation, "strengths", None)
+    if not isinstance(strengths, dict):
+        raise invalid("augmentation", "be a marslab.augment.Augmentation (build_augmentation) or None",
+                      type(augmentation).__name__, TypeError)
+    mode = strengths.get("flip")
+    if not mode:
+        return ("none",)
+    if mode not in _FLIP_MODES:
+        raise invalid("the augmentation's flip", f"be one of {list(_FLIP_MODES)}", repr(mode))
+    return _FLIP_MODES[mode]
+
+
+def predict_tta(model, images: np.ndarray, batch_size: int = 64, augmentation=None,
+                flips: Sequence[str] | None = None, progress: bool = True) -> np.ndarray:
+    """Probabilities (N,64,128,C) averaged over the image and the flips the training augmentation used.
+
+    By default those of `augmentation_flips(augmentation)`: with no augmentation given, the course's
+    horizontal flip, so TTA shows the network only scenes of the kind it was trained on (a vertical flip
+    puts the sky at the bottom, lesson 04). flips: names from FLIPS, to measure others (e.g. vertical).
+    """
+    chosen = augmentation_flips(augmentation) if flips is None else tuple(flips)
+    return predict_probs(model, images, batch_size, flips=chosen, progress=progress)
 
 
 def to_labels(probs: np.ndarray) -> np.ndarray:
@@ -65,10 +101,11 @@ def to_labels(probs: np.ndarray) -> np.ndarray:
 def foreground_labels(probs: np.ndarray) -> np.ndarray:
     """Label maps (N,64,128) uint8 from classes 1..C-1 only: the most probable non-Background class.
 
-    The competition metric ignores pixels whose TRUE label is Background, so Background never earns a
-    point: on a true Soil/Bedrock/Sand/Big Rock pixel it costs one false negative. A wrong foreground
-    class costs that false negative plus a false positive, so this gains where the best foreground guess
-    is right and loses where it is wrong; measure it on validation data (lesson 10).
+    Under the competition's reading of the metric (`marslab.submission.READINGS`, lesson 10), pixels whose
+    TRUE label is Background are not scored, so Background never earns a point: on a true Soil/Bedrock/
+    Sand/Big Rock pixel it costs one false negative. A wrong foreground class costs that false negative
+    plus a false positive, so this gains where the best foreground guess is right and loses where it is
+    wrong; measure it on validation data (lesson 10).
     """
     return (np.argmax(np.asarray(probs)[..., 1:], axis=-1) + 1).astype(np.uint8)
 

@@ -36,7 +36,7 @@ def test_tta_averages_flipped_back_predictions(images):
     x = images[..., None].astype("float32") / 255
     p = lambda a: model.predict(a, verbose=0)  # noqa: E731
     expected = (p(x) + p(x[:, :, ::-1])[:, :, ::-1] + p(x[:, ::-1])[:, ::-1] + p(x[:, ::-1, ::-1])[:, ::-1, ::-1]) / 4
-    tta = pp.predict_tta(model, images, batch_size=3, progress=False)
+    tta = pp.predict_tta(model, images, batch_size=3, flips=tuple(pp.FLIPS), progress=False)  # all four
     np.testing.assert_allclose(tta, expected, atol=1e-5)
     assert not np.allclose(tta, p(x), atol=1e-3)  # an asymmetric kernel does change under TTA
 
