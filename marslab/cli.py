@@ -42,7 +42,7 @@ def _data(args: argparse.Namespace) -> None:
 def _score(args: argparse.Namespace) -> None:
     quiet()  # before Keras, which the metrics import (seconds; hence here, not at the top)
     from marslab.metrics import mean_iou, per_class_iou
-    from marslab.submission import read_csv
+    from marslab.submission import READINGS, read_csv
 
     if not os.path.isfile(args.submission):  # before generating the truth, which takes a while the first time
         raise FileNotFoundError(f"submission file {args.submission!r} does not exist")
@@ -55,10 +55,12 @@ def _score(args: argparse.Namespace) -> None:
         true_masks = _synthetic(args).test_masks
         against = f"the synthetic hidden test split (seed {args.seed})"
     preds = read_csv(args.submission, n_images=len(true_masks), progress=False)
-    per_class = per_class_iou(true_masks, preds)
+    all_pixels = args.reading == READINGS[1]
+    per_class = per_class_iou(true_masks, preds, all_pixels=all_pixels)
     for name, iou in zip(CLASS_NAMES[1:], per_class[1:]):
         print(f"  IoU {name:<9} {iou:.4f}")
-    print(f"{mean_iou(true_masks, preds):.4f}  mean IoU (classes 1-4, competition metric) on {against}")
+    which = "every pixel counts" if all_pixels else "pixels truly Background left out, the competition's reading"
+    print(f"{mean_iou(true_masks, preds, all_pixels=all_pixels):.4f}  mean IoU (classes 1-4; {which}) on {against}")
 
 
 def _exercises(args: argparse.Namespace) -> None:
@@ -115,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("submission", help="the CSV written by marslab.submission.to_csv")
     p.add_argument("--truth", metavar="NPZ",
                    help='score against the test_masks of this course npz instead ("ai4mars": the shipped real sample)')
+    p.add_argument("--reading", choices=("ignore_true_background", "all_pixels"), default="ignore_true_background",
+                   help="which reading of the metric (lesson 10): leave out pixels whose true label is Background "
+                        "(default, the competition's) or count every pixel")
     _add_synthetic_options(p)
     p.set_defaults(run=_score)
 

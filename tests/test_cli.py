@@ -61,6 +61,12 @@ def test_score_is_the_competition_metric(tmp_path, capsys):
     expected = np.mean(inter[union > 0] / union[union > 0])
     assert f"{expected:.4f}  mean IoU" in out
     assert "IoU Big Rock" in out
+    # the other reading of the metric: the pixels whose true label is Background count too
+    assert main(["score", str(tmp_path / "s.csv"), "--reading", "all_pixels", *SIZES]) == 0
+    cm = np.zeros((5, 5))
+    np.add.at(cm, (truth.ravel(), pred.ravel()), 1)
+    inter, union = np.diag(cm)[1:], (cm.sum(0) + cm.sum(1) - np.diag(cm))[1:]
+    assert f"{np.mean(inter / union):.4f}  mean IoU (classes 1-4; every pixel counts)" in capsys.readouterr().out
 
 
 def test_score_against_an_npz_with_test_masks(tmp_path, capsys):
