@@ -15,7 +15,8 @@ def test_lessons_include_a_lettered_lesson_right_after_its_number():
 
 def test_site_selects_lessons_by_number_or_by_full_prefix():
     lessons = executed.lessons()
-    assert [p.name for p in site.select(lessons, ["06"])] == ["06_unet_variants.ipynb", "06b_report_architectures.ipynb"]
+    both = ["06_unet_variants.ipynb", "06b_report_architectures.ipynb"]
+    assert [p.name for p in site.select(lessons, ["06"])] == both
     assert [p.name for p in site.select(lessons, ["06b"])] == ["06b_report_architectures.ipynb"]
     assert site.select(lessons, None) == lessons
     with pytest.raises(SystemExit, match="no lesson numbered 6c"):
