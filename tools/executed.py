@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import re
 import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -30,8 +31,9 @@ REPORTED = ("python", "marslab", "tensorflow", "keras", "keras-cv", "numpy", "ke
 
 
 def lessons() -> list[Path]:
-    """The lesson notebooks, discovered from notebooks/ (NN_name.ipynb), in course order."""
-    return sorted(p for p in LESSONS.glob("[0-9][0-9]_*.ipynb"))
+    """The lesson notebooks, discovered from notebooks/ (NN_name.ipynb, or NNb_name.ipynb for a lesson that
+    follows NN), in course order."""
+    return sorted(p for p in LESSONS.glob("[0-9][0-9]*_*.ipynb") if re.fullmatch(r"\d\d[a-z]?_.+", p.name))
 
 
 def source_sha256(path: str | os.PathLike) -> str:

@@ -41,14 +41,16 @@ def _lab_command() -> str:
 
 
 def select(sources: list[Path], numbers: list[str] | None) -> list[Path]:
-    """The lessons whose two-digit number is in `numbers` (all when None); an unknown number is an error."""
+    """The lessons whose number is in `numbers` (all when None): "06" selects 06 and 06b, "06b" only 06b;
+    an unknown number is an error."""
     if not numbers:
         return sources
-    unknown = sorted(set(numbers) - {s.name[:2] for s in sources})
+    keys = {s: {s.name[:2], s.name.split("_")[0]} for s in sources}
+    unknown = sorted(set(numbers) - set().union(*keys.values()))
     if unknown:
         raise SystemExit(f"--lessons: no lesson numbered {', '.join(unknown)} in notebooks/ "
-                         f"(found {', '.join(s.name[:2] for s in sources)})")
-    return [s for s in sources if s.name[:2] in numbers]
+                         f"(found {', '.join(s.name.split('_')[0] for s in sources)})")
+    return [s for s in sources if keys[s] & set(numbers)]
 
 
 def prepare(out: Path) -> None:

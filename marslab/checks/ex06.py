@@ -1,4 +1,5 @@
-"""Checks for exercises/06_unet_variants.ipynb: a squeeze-and-excitation block and an attention gate."""
+"""Checks for exercises/06_unet_variants.ipynb: a squeeze-and-excitation block, an attention gate and strip
+pooling (report 003's bottleneck, lesson 06b)."""
 from __future__ import annotations
 
 import numpy as np
@@ -104,4 +105,75 @@ q2 = Question(
                     "reports 002 and 003 gated their skips too.",
 )
 
-QUESTIONS = [q1, q2]
+
+
+def strip_pooling_params(channels: int) -> int:
+    """Hand count for strip pooling without normalization: a 3x1 and a 1x3 conv C -> C and a 1x1 conv C -> C,
+    each with biases: 3C^2 + C + 3C^2 + C + C^2 + C = 7C^2 + 3C."""
+    return 7 * channels * channels + 3 * channels
+
+
+def _test_strip(fn) -> None:
+    expect_callable(fn)
+    height, width, channels = 6, 10, 4
+    model = block_model(fn, [(height, width, channels)])
+    expect(tuple(model.output_shape) == (None, height, width, channels),
+           f"the block should keep the shape (None, {height}, {width}, {channels}), got {tuple(model.output_shape)}")
+    params, want = model.count_params(), strip_pooling_params(channels)
+    if params == 19 * channels * channels + 3 * channels:
+        raise Incorrect("your strip convolutions are 3x3: a strip is one row (H x 1) or one column (1 x W), so "
+                        "refine it with a (3, 1) and a (1, 3) kernel")
+    expect(params == want, f"expected {want} parameters (a (3, 1) conv and a (1, 3) conv {channels}->{channels} and "
+                           f"a 1x1 conv {channels}->{channels}, all with biases), got {params}")
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, height, width, channels)) + 0.5
+    out = predict(model, x)
+    gate = _gate(out, x)
+    expect(np.nanmin(gate) >= -1e-5 and np.nanmax(gate) <= 1 + 1e-5,
+           "the output should be x times a gate between 0 and 1: a 1x1 conv with a sigmoid, then multiply")
+    spread = np.nanmax(gate, axis=(1, 2)) - np.nanmin(gate, axis=(1, 2))
+    expect(np.nanmax(spread) > 1e-4, "the gate is the same at every position: pool each row and each column "
+                                     "separately (strips), not the whole map")
+    row, col = 1, 2
+    poked = x.copy()
+    poked[:, row, col, :] += 3.0
+    moved = np.abs(predict(model, poked) - out).max(axis=(0, 3))   # (H, W): where the output changed
+    moved[row, col] = 0.0  # x itself changed there
+    far_rows = [r for r in range(height) if abs(r - row) > 1]
+    far_cols = [c for c in range(width) if abs(c - col) > 1]
+    ends_of_row = [c for c in range(width) if abs(c - col) > 2]     # beyond any small local kernel
+    ends_of_col = [r for r in range(height) if abs(r - row) > 2]
+    expect(moved[row, ends_of_row].max() > 1e-5 and moved[ends_of_col, col].max() > 1e-5,
+           "changing one pixel does not reach the far end of its row and column: every position should see the "
+           "mean of its whole row (pool over the width) and of its whole column (pool over the height)")
+    expect(moved[np.ix_(far_rows, far_cols)].max() < 1e-5,
+           "changing one pixel changed positions outside its own rows and columns: the gate at a position "
+           "should depend only on the (refined) means of its row and its column")
+
+
+q3 = Question(
+    "q3", "strip_pooling(x) -> x times a gate computed from row means and column means",
+    _test_strip,
+    function="strip_pooling", points=2,
+    hints=["Row strips: `layers.AveragePooling2D((1, W))(x)` gives (B, H, 1, C); column strips: "
+           "`layers.AveragePooling2D((H, 1))(x)` gives (B, 1, W, C). H, W, C = x.shape[1:].",
+           "Refine: `Conv2D(C, (3, 1), padding='same')` on the rows, `Conv2D(C, (1, 3), padding='same')` on the "
+           "columns; expand back with `UpSampling2D((1, W))` and `UpSampling2D((H, 1))`; add; "
+           "`Conv2D(C, 1, activation='sigmoid')`; `layers.Multiply()([x, gate])`."],
+    solution="""
+    def strip_pooling(x):
+        height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+        rows = layers.AveragePooling2D((1, width))(x)
+        rows = layers.Conv2D(channels, (3, 1), padding="same")(rows)
+        cols = layers.AveragePooling2D((height, 1))(x)
+        cols = layers.Conv2D(channels, (1, 3), padding="same")(cols)
+        both = layers.Add()([layers.UpSampling2D((1, width))(rows), layers.UpSampling2D((height, 1))(cols)])
+        gate = layers.Conv2D(channels, 1, activation="sigmoid")(both)
+        return layers.Multiply()([x, gate])
+    """,
+    correct_message="the strip pooling module of Hou et al. (2020), report 003's \"strip pyramid pooling\"; "
+                    "`marslab.models.strip_pooling` adds batch normalization, and `unet(bottleneck=\"strip\")` "
+                    "puts it at the bottleneck.",
+)
+
+QUESTIONS = [q1, q2, q3]

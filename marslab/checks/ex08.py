@@ -1,4 +1,4 @@
-"""Checks for exercises/08_losses.ipynb: soft Dice and focal losses written with keras.ops."""
+"""Checks for exercises/08_losses.ipynb: soft Dice, focal and report 003's margin loss written with keras.ops."""
 from __future__ import annotations
 
 import keras
@@ -141,4 +141,82 @@ q2 = Question(
                     "(report 000, Table 2).",
 )
 
-QUESTIONS = [q1, q2]
+
+
+def margin_reference(labels, probs, class_weights, fn_weight=0.99, fp_weight=0.01, hard_max=False,
+                     include_true=False, normalise=True) -> float:
+    """Report 003's margin loss (§3.3) in NumPy, mean over pixels; the keyword switches make plausible mistakes."""
+    p = np.asarray(probs, np.float64)
+    onehot = np.eye(p.shape[-1])[labels]
+    w = np.asarray(class_weights, np.float64)
+    wrong = p if include_true else p * (1 - onehot)
+    largest = wrong.max(axis=-1) if hard_max else np.linalg.norm(wrong, ord=5, axis=-1)
+    f_n = w[labels] * (largest - (onehot * p).sum(-1))
+    sharp = p**5 / (p**5).sum(-1, keepdims=True) if normalise else p**5
+    f_p = ((1 - onehot) * w * sharp).sum(-1)
+    return float(np.mean(fn_weight * f_n + fp_weight * f_p))
+
+
+WEIGHTS = ((1.0, 1.0, 1.0, 1.0, 1.0), (0.0, 1.0, 2.0, 0.5, 4.0))
+
+
+def _test_margin(fn) -> None:
+    expect_callable(fn)
+    hand = np.array([[[[0.5, 0.25, 0.25, 0.0, 0.0]]]], np.float32)  # one pixel, true class 0
+    mistakes = {
+        "the 5-norm is a smooth maximum of the WRONG classes: leave the true class out of it (multiply by 1 - onehot)":
+            dict(include_true=True),
+        "report 003 uses the 5-norm (a smooth, differentiable max), not the max itself": dict(hard_max=True),
+        "normalise p ** 5 by its sum over the classes before taking the wrong classes' share":
+            dict(normalise=False),
+        "0.99 weighs the false-negative term and 0.01 the false-positive term, not the other way round":
+            dict(fn_weight=0.01, fp_weight=0.99),
+    }
+    for labels, probs in _cases():
+        for weights in WEIGHTS:
+            got = _call(fn, labels, probs, class_weights=weights)
+            want = margin_reference(labels, probs, weights)
+            if np.isclose(got, want, rtol=1e-4, atol=1e-6):
+                continue
+            for message, mistake in mistakes.items():
+                if np.isclose(got, margin_reference(labels, probs, weights, **mistake), rtol=1e-4, atol=1e-6):
+                    raise Incorrect(message)
+            if np.isclose(got, margin_reference(labels, probs, WEIGHTS[0]), rtol=1e-4, atol=1e-6):
+                raise Incorrect("your loss ignores class_weights: f_n takes the weight of the pixel's true class, "
+                                "f_p the weight of each wrong class")
+            if np.isclose(got, want * labels.size, rtol=1e-4):
+                raise Incorrect("your loss is the sum over pixels: take the mean, so that it does not grow with "
+                                "the batch")
+            raise Incorrect(f"with class_weights={weights} the loss should be {want:.5f}, got {got:.5f}")
+    got = _call(fn, np.zeros((1, 1, 1), np.int32), hand, class_weights=WEIGHTS[0])
+    want = 0.99 * (0.25 * 2 ** 0.2 - 0.5) + 0.01 * 2 / 34  # ||(.25, .25)||_5 = .25 * 2^(1/5); q = (2/32) / (34/32)
+    expect(np.isclose(got, want, atol=1e-5),
+           f"for one pixel p = (0.5, 0.25, 0.25, 0, 0) of class 0 the loss should be {want:.5f}, got {got:.5f}")
+    _expect_keras_loss(fn, class_weights=WEIGHTS[1])
+
+
+q3 = Question(
+    "q3", "margin_loss(y_true, y_pred, class_weights) -> mean over pixels of 0.99 f_n + 0.01 f_p (report 003)",
+    _test_margin,
+    function="margin_loss", points=2,
+    hints=["onehot = `ops.one_hot(y_true, C)`, w = `ops.convert_to_tensor(class_weights)`; the true class's "
+           "probability is `ops.sum(onehot * y_pred, -1)`, the wrong ones `y_pred * (1 - onehot)`.",
+           "f_n = sum(onehot * w, -1) * (sum(wrong ** 5, -1) ** 0.2 - p_true); q = y_pred ** 5 / sum(y_pred ** 5, "
+           "-1, keepdims=True); f_p = sum((1 - onehot) * w * q, -1); return mean(0.99 * f_n + 0.01 * f_p)."],
+    solution="""
+    def margin_loss(y_true, y_pred, class_weights=(1.0, 1.0, 1.0, 1.0, 1.0)):
+        onehot = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1])
+        w = ops.convert_to_tensor(class_weights, dtype=y_pred.dtype)
+        true_prob = ops.sum(onehot * y_pred, axis=-1)
+        wrong = y_pred * (1.0 - onehot)
+        f_n = ops.sum(onehot * w, axis=-1) * (ops.sum(wrong ** 5, axis=-1) ** 0.2 - true_prob)
+        sharp = y_pred ** 5 / ops.sum(y_pred ** 5, axis=-1, keepdims=True)
+        f_p = ops.sum((1.0 - onehot) * w * sharp, axis=-1)
+        return ops.mean(0.99 * f_n + 0.01 * f_p)
+    """,
+    correct_message="report 003's margin loss (§3.3); `marslab.margin_loss.Margin` is this loss, written to keep "
+                    "its gradient finite when probabilities underflow. Note it is negative: -0.99 times the true "
+                    "class's weight at a perfect prediction.",
+)
+
+QUESTIONS = [q1, q2, q3]
