@@ -9,7 +9,6 @@ labelled set in the course format, synthetic or real), the trained model and its
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -191,7 +190,8 @@ def train_recipe(images: np.ndarray, masks: np.ndarray, groups: np.ndarray | Non
     training masks gets weight 0 and no paste, said once in a warning.
     Sizes default to RECIPE_PROFILES[profile] (default: `get_profile()`). `minutes`: stop after that much
     training time, with the warmup + cosine laid over the time (epochs then only caps the run).
-    out_dir: where best.keras and history.csv go (default: a temporary folder, deleted after).
+    out_dir: where the best model (best.keras) and history.csv are written (`marslab.training.make_callbacks`;
+    default: nowhere, the best epoch's weights are restored in memory).
     """
     from marslab import training  # training imports marslab.models; imported here to keep this module light
     from marslab.schedules import SCHEDULES, plateau_callback, plateau_optimizer
@@ -247,9 +247,12 @@ def train_recipe(images: np.ndarray, masks: np.ndarray, groups: np.ndarray | Non
     model.compile(optimizer=optimizer, loss=loss, metrics=[CompetitionMeanIoU()])
     training.check_float32_output(model)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        callbacks = training.make_callbacks(out_dir or tmp, patience=cfg["patience"], overwrite=out_dir is None)
-        history = model.fit(batches, validation_data=(to_model_input(val_images), val_masks), epochs=cfg["epochs"],
-                            callbacks=callbacks + extra, verbose=verbose)
+    if out_dir is None:  # nothing to keep on disk: early stopping alone restores the best epoch's weights
+        callbacks = [keras.callbacks.EarlyStopping(training.MONITOR, mode="max", patience=cfg["patience"],
+                                                   restore_best_weights=True, verbose=min(verbose, 1))]
+    else:
+        callbacks = training.make_callbacks(out_dir, patience=cfg["patience"])
+    history = model.fit(batches, validation_data=(to_model_input(val_images), val_masks), epochs=cfg["epochs"],
+                        callbacks=callbacks + extra, verbose=verbose)
     return RecipeRun(model, {k: [float(v) for v in vals] for k, vals in history.history.items()}, train_index,
                      val_index, np.asarray(loss.class_weights), absent, aliens, time.perf_counter() - start)
