@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows.append(table_row("recipe, argmax", truth, to_labels(plain)))
     rows.append(table_row("recipe, classes 1-4", truth, foreground_labels(plain)))
     rows.append(table_row("recipe, classes 1-4 + flip TTA", truth, foreground_labels(tta)))
-    weights = tune_class_weights(predict_probs(recipe, val[0], flips=TTA_FLIPS), val[1])  # on validation, never on the test split
+    # tuned on validation, never on the test split
+    weights = tune_class_weights(predict_probs(recipe, val[0], flips=TTA_FLIPS), val[1])
     rows.append(table_row("recipe, TTA + tuned class weights", truth, weighted_labels(tta, weights)))
 
     device = ", ".join(list_gpus()) or f"CPU ({os.cpu_count()} cores)"
