@@ -96,3 +96,11 @@ def test_time_budget_and_bad_input():
         train_recipe(np.zeros((4, 64, 128), np.uint8), np.zeros((4, 64, 128), np.uint8), schedule="step")
     with pytest.raises(ValueError):
         train_recipe(np.zeros((4, 64, 128), np.uint8), np.zeros((3, 64, 128), np.uint8))
+
+
+def test_training_module_names_the_same_function():
+    from marslab import recipe, training
+
+    assert training.train_recipe is recipe.train_recipe and training.RecipeRun is recipe.RecipeRun
+    with pytest.raises(AttributeError):
+        training.no_such_name  # noqa: B018
