@@ -281,3 +281,13 @@ def plot_schedule(schedule, total_steps: int, ax=None):
     ax.set_ylabel("learning rate")
     ax.set_title("warmup + cosine annealing")
     return ax
+
+
+def __getattr__(name: str):
+    """`marslab.training.train_recipe` (and `RecipeRun`): the recipe in one call, which lives in marslab.recipe
+    (imported on first use, since marslab.recipe itself builds on this module)."""
+    if name in ("train_recipe", "RecipeRun"):
+        from marslab import recipe
+
+        return getattr(recipe, name)
+    raise AttributeError(f"module 'marslab.training' has no attribute {name!r}")

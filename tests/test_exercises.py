@@ -598,9 +598,11 @@ def test_plausible_wrong_answer_gets_its_specific_message(module, question, answ
 
 
 def test_every_numpy_question_has_a_tested_wrong_answer():
+    from test_exercise11 import ex11_wrong_answers  # exercise 11's wrong answers, tested in their own file
     from test_exercises_techniques import wrong_answers as technique_wrong_answers  # issue 26's questions
 
-    tested = {(m, q) for m, q, _, _ in _wrong_answers() + _wrong_keras_answers() + technique_wrong_answers()}
+    tested = {(m, q) for m, q, _, _ in (_wrong_answers() + _wrong_keras_answers() + technique_wrong_answers()
+                                        + ex11_wrong_answers())}
     for path in SOLUTIONS:
         name = _module_name(path)
         module = importlib.import_module(f"marslab.checks.{name}")
