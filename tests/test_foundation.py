@@ -46,6 +46,20 @@ def test_every_notebook_is_stored_without_outputs():
     assert not dirty, f"notebooks stored with outputs or execution counts: {dirty}"
 
 
+def test_every_notebook_is_valid_nbformat():
+    # an invalid notebook still runs under nbval, but fails where it is written back (the site's executed
+    # copies) and may not open in JupyterLab or Colab
+    import nbformat
+
+    invalid = []
+    for path in all_notebooks():
+        try:
+            nbformat.validate(json.loads(path.read_text()))
+        except nbformat.ValidationError as err:
+            invalid.append(f"{path.relative_to(ROOT).as_posix()}: {err.message}")
+    assert not invalid, f"notebooks that are not valid nbformat: {invalid}"
+
+
 def test_environment_yml_installs_the_same_runtime_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     text = (ROOT / "environment.yml").read_text()
