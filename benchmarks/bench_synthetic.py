@@ -4,6 +4,7 @@
     python benchmarks/bench_synthetic.py --quick       # the same on a small set (a smoke run)
     python benchmarks/bench_synthetic.py --difficulty  # + label-noise ceiling, pixel classifiers, a small U-Net
     python benchmarks/bench_synthetic.py --difficulty --baseline --no-real  # lesson 05's full-profile U-Net
+    python benchmarks/bench_synthetic.py --difficulty --baseline --minutes 20 --no-real  # the same, fixed CPU budget
 
 Targets: full set (2615 + 10022) in < 20 s on one core, < 1 GB peak, cached reload < 1 s;
 a U-Net (filters 16-32-64-128) trained 10 epochs scores 0.40-0.65 on the hidden test split, and ranks
@@ -143,6 +144,10 @@ def train_unet(train: tuple, val: tuple | None, args, curve: tuple | None = None
     model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy",
                   metrics=[CompetitionMeanIoU()] if val is not None else None)
     callbacks = []
+    if args.minutes:  # a fixed CPU budget: the run ends when it is spent, epochs only cap it
+        from marslab.recipe import TimeBudget
+
+        callbacks.append(TimeBudget(args.minutes))
     if curve is not None:  # the learning curve on a slice of the test split
         def progress(epoch, logs):
             if (epoch + 1) % 2 == 0 and epoch + 1 < args.epochs:
@@ -192,6 +197,7 @@ def difficulty(data, args, n_eval: int, unet: bool, real_path: Path | None) -> N
         return
     what = f"U-Net {args.filters}-{8 * args.filters}, {args.epochs} epochs"
     what += f", patience {args.patience}" if args.patience else ""
+    what += f", {args.minutes:g} min budget" if args.minutes else ""
     images, masks = data.images[keep], data.masks[keep]
     val = None
     if args.patience:  # lesson 05: train on 80 %, stop early on the other 20 %
@@ -232,6 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--patience", type=int, default=0, help="> 0: hold out 20 %% and stop early (lesson 05)")
     parser.add_argument("--baseline", action="store_true", help="lesson 05's full profile: --filters 32 --epochs 40 "
                         "--patience 8")
+    parser.add_argument("--minutes", type=float, help="stop each U-Net's training after this many minutes "
+                        "(a fixed CPU budget; --epochs then only caps the run)")
     parser.add_argument("--no-unet", action="store_true", help="difficulty without the U-Net (cheap proxies only)")
     parser.add_argument("--no-real", action="store_true", help="do not train the U-Net on the real AI4Mars file")
     parser.add_argument("--real-images", type=int, help="train on only the first N real training images")

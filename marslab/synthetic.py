@@ -3,10 +3,15 @@
 Each scene is built in three steps, all vectorised over a chunk of images:
 1. layout  -> the clean mask: terrain regions (soil, bedrock, sand) from smooth random fields,
    big rocks as small ellipses, background as sky/far field (top halves) and rover parts (bottom halves);
-2. render  -> the image: one texture per class (soil fine-grained, bedrock layered and cracked,
-   sand smooth with ripples, rocks shaded with a cast shadow), per-image illumination, sensor noise;
+   the edges of bedrock outcrops dip under a dust cover;
+2. render  -> the image: one texture per class (soil fine-grained, bedrock from smooth slabs to layered
+   and cracked plates, sand smooth with ripples, rocks shaded with a cast shadow), dusted bedrock fading
+   into soil, per-image illumination, sensor noise;
 3. label   -> the noisy mask a human would draw: coarse wobbly boundaries, missed regions left as
-   Background, soil/sand confusion, some big rocks not labelled.
+   Background, soil/sand confusion, dusted bedrock called soil by some labellers, some big rocks not labelled.
+Real bedrock is the hard terrain class (report 000 Table 3): it looks like soil where dust covers it and
+like soil or rock depending on how fractured it is, and labellers disagree on where it ends. The world
+has these causes, so that a model ranks the classes as on real data (benchmarks/bench_synthetic.py).
 The training set also holds `n_aliens` alien images that all share one mask (the outliers to clean).
 """
 from __future__ import annotations
@@ -18,13 +23,17 @@ from marslab import BACKGROUND, BEDROCK, BIG_ROCK, IMAGE_SHAPE, NUM_CLASSES, SAN
 from marslab.cache import cache_dir, load_set, save_set
 from marslab.course_file import MarsData
 
-GENERATOR_VERSION = 5  # bump when the output changes, so stale caches are not reused
+GENERATOR_VERSION = 6  # bump when the output changes, so stale caches are not reused
 H, W = IMAGE_SHAPE
-TERRAIN_MIX = (0.6, 0.42, 0.33)  # Dirichlet concentration of the soil / bedrock / sand shares per image
+TERRAIN_MIX = (0.55, 0.52, 0.3)  # Dirichlet concentration of the soil / bedrock / sand shares per image
 TERRAIN_OFFSET = (5.0, 8.0, -6.0)  # mean brightness offset of soil / bedrock / sand
 ROCK_IMAGES = 0.18  # share of images drawn with big rocks (label noise drops some): about 11 % of masks show one
 # long semi-axis of a big rock in pixels; with ROCK_IMAGES: about 0.13 % of pixels (report 000 Table 1)
 ROCK_RADIUS = (3.0, 7.0)
+VENEER_REACH = 8.0  # largest reach of the veneer into an outcrop, in units of the terrain fields (per image: 0..this)
+VENEER_SAND = 0.3  # share of images whose outcrop edges are buried by drift sand; the others by dust (soil-like)
+VENEER_LABELLED = 0.5  # share of labellers who label the veneer (Sand or Soil), not the bedrock under it
+SOIL_SAND_SWAP = (0.04, 0.04)  # share of images whose labeller calls Soil Sand / Sand Soil
 BLURRED = 0.3  # share of images rendered slightly out of focus
 CHUNK = 128  # images generated at once: small arrays stay in the CPU cache; bounds peak memory
 
@@ -131,6 +140,10 @@ def _layout(rng: np.random.Generator, n: int) -> dict:
     terrain = np.where(f_bedrock > f_soil, BEDROCK, SOIL).astype(np.uint8)
     terrain[f_sand > np.maximum(f_soil, f_bedrock)] = SAND
     mask = terrain.copy()
+    # bedrock dips under the soil at the edges of an outcrop: there a dust cover hides it, thinning inwards
+    reach = _col(rng.uniform(0, VENEER_REACH, n))
+    depth = (f_bedrock - np.maximum(f_soil, f_sand)) / np.maximum(reach, 1e-3)  # 0 at the edge, 1 where it shows
+    mantle = (terrain == BEDROCK) & (depth < 1)
     top = rng.random(n) < 0.5  # top halves of a frame may show the horizon, bottom halves the rover
     sky = np.zeros((n, H, W), bool)
     far = np.zeros((n, H, W), bool)
@@ -166,7 +179,9 @@ def _layout(rng: np.random.Generator, n: int) -> dict:
     rock &= mask != BACKGROUND
     mask[rock] = BIG_ROCK
     return {"mask": mask, "terrain": terrain, "sky": sky, "far": far, "rover": rover, "rock": rock,
-            "shade": shade, "shadow": shadow & (mask != BACKGROUND) & ~rock}
+            "shade": shade, "shadow": shadow & (mask != BACKGROUND) & ~rock,
+            "mantle": mantle & (mask == BEDROCK), "depth": np.clip(depth, 0, 1) ** 2,
+            "veneer": np.where(rng.random(n) < VENEER_SAND, SAND, SOIL).astype(np.uint8)}
 
 
 def _rotated(xx: np.ndarray, yy: np.ndarray, cx: np.ndarray, cy: np.ndarray,
@@ -195,22 +210,37 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
         image[i] = np.where(where[i], texture(i), image[i])
 
     # soil: fine grain with scattered pebbles, roughness varying from place to place
-    grain, pebbles = _col(rng.uniform(6, 13, n)), _col(rng.uniform(0, 16, n))
-    # bedrock: plates with sharp steps (layers), dark cracks along the zero lines of a smooth field
-    step = _col(rng.uniform(0.35, 0.7, n))
-    plates, layers, rough = _col(rng.uniform(8, 24, n)), smooth_field(rng, n, 8, 16), _col(rng.uniform(8, 17, n))
-    dark, lines, width = _col(rng.uniform(6, 26, n)), smooth_field(rng, n, 10, 20), _col(rng.uniform(0.04, 0.1, n))
+    grain, pebbles = _col(rng.uniform(7, 14, n)), _col(rng.uniform(0, 16, n))
+    # bedrock: plates with sharp steps (layers), dark cracks along the zero lines of a smooth field; how
+    # fractured varies from image to image, from smooth slabs (soil-like) to broken, cracked plates
+    step, fractured = _col(rng.uniform(0.35, 0.7, n)), _col(rng.random(n))
+    plates, layers, rough = 4 + 20 * fractured, smooth_field(rng, n, 8, 16), 6 + 11 * fractured
+    dark, lines, width = 26 * fractured, smooth_field(rng, n, 10, 20), _col(rng.uniform(0.04, 0.1, n))
     # sand: smooth, low ripples
     angle = rng.uniform(-0.5, 0.5, n) + np.pi / 2
     kx, ky = _col(np.cos(angle) / rng.uniform(4.5, 9.0, n)), _col(np.sin(angle) / rng.uniform(4.5, 9.0, n))
     ripple, wobble = _col(rng.uniform(1.0, 4.0, n)), smooth_field(rng, n, 3, 6)
-    sand_grain = _col(rng.uniform(1.5, 5.0, n))
+    sand_grain = _col(rng.uniform(1.0, 3.5, n))
     offsets = rng.normal(TERRAIN_OFFSET, 6.0, (n, 3)).astype(np.float32)  # brightness per class and image: no giveaway
-    paint(terrain == SOIL, lambda i: grain[i] * fine[i] + pebbles[i] * (fine[i] > 1.1) + _col(offsets[i, 0]))
-    paint(terrain == BEDROCK, lambda i: plates[i] * np.floor(layers[i] / step[i]) * step[i] + rough[i] * fine[i]
-          - dark[i] * (np.abs(lines[i]) < width[i]) + _col(offsets[i, 1]))
-    paint(terrain == SAND, lambda i: ripple[i] * np.sin(2 * np.pi * (xx * kx[i] + yy * ky[i]) + 1.5 * wobble[i])
-          + sand_grain[i] * fine[i] + _col(offsets[i, 2]))
+    def soil(i: np.ndarray) -> np.ndarray:
+        return grain[i] * fine[i] + pebbles[i] * (fine[i] > 1.1) + _col(offsets[i, 0])
+
+    def bedrock(i: np.ndarray) -> np.ndarray:
+        return (plates[i] * np.floor(layers[i] / step[i]) * step[i] + rough[i] * fine[i]
+                - dark[i] * (np.abs(lines[i]) < width[i]) + _col(offsets[i, 1]))
+
+    def sand(i: np.ndarray) -> np.ndarray:
+        return (ripple[i] * np.sin(2 * np.pi * (xx * kx[i] + yy * ky[i]) + 1.5 * wobble[i]) + sand_grain[i] * fine[i]
+                + _col(offsets[i, 2]))
+
+    def veneer(i: np.ndarray) -> np.ndarray:  # sand or dust over bedrock, thinning into the outcrop
+        cover = np.where(_col(scene["veneer"][i] == SAND).astype(bool), sand(i), soil(i))
+        return scene["depth"][i] * bedrock(i) + (1 - scene["depth"][i]) * cover
+
+    paint(terrain == SOIL, soil)
+    paint(terrain == BEDROCK, bedrock)
+    paint(scene["mantle"], veneer)
+    paint(terrain == SAND, sand)
     # big rocks: lit on the sun side, dark on the other, rough; their shadow darkens the ground behind
     paint(scene["rock"], lambda i: -30.0 * scene["shade"][i] + 18.0 * fine[i] - 10.0)
     image -= 22.0 * scene["shadow"]
@@ -239,8 +269,10 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- labels
 def _label_noise(rng: np.random.Generator, scene: dict) -> np.ndarray:
     """The mask a hurried human would draw (n, 64, 128) uint8, from the clean one."""
-    clean = scene["mask"]
-    n = clean.shape[0]
+    n = scene["mask"].shape[0]
+    # where sand or dust hides the bedrock, some labellers label the veneer
+    veneer = scene["mantle"] & _col(rng.random(n) < VENEER_LABELLED).astype(bool)
+    clean = np.where(veneer, _col(scene["veneer"]), scene["mask"]).astype(np.uint8)
     yy, xx = _grid()
     # coarse, wobbly boundaries: read the clean mask at displaced, snapped coordinates
     amp = _col(rng.uniform(0.5, 3.5, n))
@@ -253,8 +285,8 @@ def _label_noise(rng: np.random.Generator, scene: dict) -> np.ndarray:
     noisy = np.where(missed_rock, scene["terrain"], noisy)
     # soil and sand confused in some images
     swap = rng.random(n)
-    soil_to_sand = (noisy == SOIL) & _col(swap < 0.08).astype(bool)
-    sand_to_soil = (noisy == SAND) & _col(swap > 0.88).astype(bool)
+    soil_to_sand = (noisy == SOIL) & _col(swap < SOIL_SAND_SWAP[0]).astype(bool)
+    sand_to_soil = (noisy == SAND) & _col(swap > 1 - SOIL_SAND_SWAP[1]).astype(bool)
     noisy = np.where(soil_to_sand, SAND, np.where(sand_to_soil, SOIL, noisy))
     # regions nobody labelled stay Background, and a thin unlabelled frame in some images
     unlabelled = smooth_field(rng, n, 3, 6) > _col(rng.uniform(0.9, 3.0, n))
