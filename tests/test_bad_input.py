@@ -21,6 +21,7 @@ from numpy.lib import format as npy
 from marslab import BIG_ROCK
 from marslab.cli import main as cli
 from marslab.course_file import MarsData, read_course_npz, save_course_npz
+from marslab.synthetic import GENERATOR_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -183,28 +184,30 @@ def test_the_cache_deletes_nothing_it_did_not_create(tmp_path):
 
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / "mars_v4_seed0_30_10_3").mkdir()  # another generator version's set
+    (cache / f"mars_v{GENERATOR_VERSION - 1}_seed0_30_10_3").mkdir()  # another generator version's set
     (cache / "mars_v0_seed0_30_10_3.npz").write_bytes(b"a user's file")
-    young = cache / "mars_v5_seed9_30_10_3.tmp-1-abc"  # a writer that died a moment ago: not yet stale
+    v = GENERATOR_VERSION
+    young = cache / f"mars_v{v}_seed9_30_10_3.tmp-1-abc"  # a writer that died a moment ago: not yet stale
     young.mkdir()
-    alive = cache / f"mars_v5_seed9_30_10_3.tmp-{os.getpid()}-abc"  # a writer that is still running
+    alive = cache / f"mars_v{v}_seed9_30_10_3.tmp-{os.getpid()}-abc"  # a writer that is still running
     alive.mkdir()
-    dead = cache / "mars_v5_seed8_30_10_3.tmp-999999999-abc"  # a writer killed an hour ago
+    dead = cache / f"mars_v{v}_seed8_30_10_3.tmp-999999999-abc"  # a writer killed an hour ago
     dead.mkdir()
     (dead / "images.npy").write_bytes(b"x" * 1000)
     os.utime(alive, (time.time() - 3600,) * 2)
     os.utime(dead, (time.time() - 3600,) * 2)
     make_mars(seed=3, n_train=30, n_test=10, n_aliens=3)
     names = sorted(p.name for p in cache.iterdir())
-    assert names == sorted(["mars_v4_seed0_30_10_3", "mars_v0_seed0_30_10_3.npz", young.name, alive.name,
-                            "mars_v5_seed3_30_10_3"])
+    assert names == sorted([f"mars_v{GENERATOR_VERSION - 1}_seed0_30_10_3", "mars_v0_seed0_30_10_3.npz",
+                            young.name, alive.name,
+                            f"mars_v{v}_seed3_30_10_3"])
 
 
 def cached_set(tmp_path):
     from marslab.synthetic import make_mars
 
     data = make_mars(seed=3, n_train=30, n_test=10, n_aliens=3)
-    return data, tmp_path / "cache" / "mars_v5_seed3_30_10_3"
+    return data, tmp_path / "cache" / f"mars_v{GENERATOR_VERSION}_seed3_30_10_3"
 
 
 @pytest.mark.parametrize("damage", ["masks changed to 7", "test_masks.npy missing", "images float64 (8, 32, 32)",

@@ -50,3 +50,12 @@ def test_real_split_keeps_every_frame_on_one_side(tmp_path):
     assert 0.10 < len(held_out) / len(set(real.image_id)) < 0.20
     (train_images, _), (val_images, _) = split(data, seed=0)
     assert len(train_images) + len(val_images) == len(data.images)
+
+
+def test_no_baseline_trains_and_scores_only_the_recipe():
+    out = _bench("--quick", "--epochs", "1", "--recipe-epochs", "1", "--no-baseline")
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split("|")[0].strip() for line in out.stdout.splitlines() if line.startswith(("baseline", "recipe,"))]
+    assert rows == ["recipe, argmax", "recipe, classes 1-4", "recipe, classes 1-4 + flip TTA",
+                    "recipe, TTA + tuned class weights"]
+    assert "recipe - baseline" not in out.stdout and "training seconds: baseline 0," in out.stdout
