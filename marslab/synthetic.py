@@ -22,6 +22,7 @@ from scipy import ndimage as ndi
 from marslab import BACKGROUND, BEDROCK, BIG_ROCK, IMAGE_SHAPE, NUM_CLASSES, SAND, SOIL
 from marslab.cache import cache_dir, load_set, save_set
 from marslab.course_file import MarsData
+from marslab.fields import per_image, pixel_grid, smooth_field
 
 GENERATOR_VERSION = 6  # bump when the output changes, so stale caches are not reused
 H, W = IMAGE_SHAPE
@@ -101,63 +102,37 @@ def generate_scenes(seed: int, stream: int, n: int) -> tuple[np.ndarray, np.ndar
     return images, noisy, clean
 
 
-# ----------------------------------------------------------------------------------------------- fields
-def _interp_matrix(n_out: int, n_in: int) -> np.ndarray:
-    """(n_out, n_in) linear-interpolation weights that stretch n_in samples over n_out pixels."""
-    pos = np.linspace(0, n_in - 1, n_out)
-    lo = np.minimum(np.floor(pos).astype(int), n_in - 2)
-    frac = pos - lo
-    m = np.zeros((n_out, n_in), np.float32)
-    m[np.arange(n_out), lo] = 1 - frac
-    m[np.arange(n_out), lo + 1] = frac
-    return m
-
-
-def smooth_field(rng: np.random.Generator, n: int, h: int, w: int) -> np.ndarray:
-    """(n, 64, 128) float32 smooth random field, unit-ish std: (h, w) normal samples interpolated up."""
-    low = rng.standard_normal((n, h, w), dtype=np.float32)
-    return _interp_matrix(H, h) @ low @ _interp_matrix(W, w).T
-
-
-def _grid() -> tuple[np.ndarray, np.ndarray]:
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    return yy[None], xx[None]
-
-
-def _col(values: np.ndarray) -> np.ndarray:
-    """Per-image values (n,) shaped (n, 1, 1) to broadcast over pixels."""
-    return np.asarray(values, np.float32)[:, None, None]
-
-
 # ----------------------------------------------------------------------------------------------- layout
 def _layout(rng: np.random.Generator, n: int) -> dict:
     """Clean masks (n, 64, 128) and the per-image facts the renderer needs."""
-    yy, xx = _grid()
+    yy, xx = pixel_grid()
     # terrain: the class with the largest (smooth field + per-image bias) wins; biases set the mix.
     bias = 2.5 * np.log(rng.dirichlet(TERRAIN_MIX, size=n) + 1e-3).astype(np.float32)
-    f_soil, f_sand = (smooth_field(rng, n, 3, 5) + _col(bias[:, c]) for c in (0, 2))
-    f_bedrock = smooth_field(rng, n, 3, 5) + _col(bias[:, 1]) + 0.35 * smooth_field(rng, n, 12, 24)  # ragged outcrops
+    f_soil, f_sand = (smooth_field(rng, n, 3, 5) + per_image(bias[:, c]) for c in (0, 2))
+    # ragged outcrops
+    f_bedrock = smooth_field(rng, n, 3, 5) + per_image(bias[:, 1]) + 0.35 * smooth_field(rng, n, 12, 24)
     terrain = np.where(f_bedrock > f_soil, BEDROCK, SOIL).astype(np.uint8)
     terrain[f_sand > np.maximum(f_soil, f_bedrock)] = SAND
     mask = terrain.copy()
     # bedrock dips under the soil at the edges of an outcrop: there a dust cover hides it, thinning inwards
-    reach = _col(rng.uniform(0, VENEER_REACH, n))
+    reach = per_image(rng.uniform(0, VENEER_REACH, n))
     depth = (f_bedrock - np.maximum(f_soil, f_sand)) / np.maximum(reach, 1e-3)  # 0 at the edge, 1 where it shows
     mantle = (terrain == BEDROCK) & (depth < 1)
     top = rng.random(n) < 0.5  # top halves of a frame may show the horizon, bottom halves the rover
     sky = np.zeros((n, H, W), bool)
     far = np.zeros((n, H, W), bool)
     i = np.flatnonzero(top & (rng.random(n) < 0.85))
-    line = _col(rng.uniform(6, 34, i.size)) + 2.0 * smooth_field(rng, i.size, 1, 6)
+    line = per_image(rng.uniform(6, 34, i.size)) + 2.0 * smooth_field(rng, i.size, 1, 6)
     sky[i] = yy < line
-    far[i] = (yy < line + _col(rng.uniform(2, 10, i.size))) & ~sky[i]
+    far[i] = (yy < line + per_image(rng.uniform(2, 10, i.size))) & ~sky[i]
     rover = np.zeros((n, H, W), bool)
     i = np.flatnonzero(~top & (rng.random(n) < 0.35))
     for _ in range(2):  # rover hardware: rotated rectangles in a bottom corner
         corner = np.where(rng.random(i.size) < 0.5, rng.uniform(-10, 35, i.size), rng.uniform(95, 140, i.size))
         u, v = _rotated(xx, yy, corner,
                         rng.uniform(35, 75, i.size), rng.uniform(-0.6, 0.6, i.size))
-        rover[i] |= (np.abs(u) < _col(rng.uniform(8, 30, i.size))) & (np.abs(v) < _col(rng.uniform(5, 18, i.size)))
+        half_width, half_height = per_image(rng.uniform(8, 30, i.size)), per_image(rng.uniform(5, 18, i.size))
+        rover[i] |= (np.abs(u) < half_width) & (np.abs(v) < half_height)
     mask[sky | far | rover] = BACKGROUND
     # big rocks: a few small ellipses in a minority of images, on terrain only, each with a cast shadow
     rock = np.zeros((n, H, W), bool)
@@ -165,13 +140,13 @@ def _layout(rng: np.random.Generator, n: int) -> dict:
     shadow = np.zeros((n, H, W), bool)
     i = np.flatnonzero(rng.random(n) < ROCK_IMAGES)
     sun = rng.uniform(0, 2 * np.pi, i.size)
-    du, dv = _col(np.cos(sun)), _col(np.sin(sun))
+    du, dv = per_image(np.cos(sun)), per_image(np.sin(sun))
     for _ in range(3):
-        present = _col(rng.random(i.size) < 0.55).astype(bool)
+        present = per_image(rng.random(i.size) < 0.55).astype(bool)
         rx = rng.uniform(*ROCK_RADIUS, i.size)
         u, v = _rotated(xx, yy, rng.uniform(5, W - 5, i.size), rng.uniform(12, H - 3, i.size),
                         rng.uniform(-0.4, 0.4, i.size))
-        u, v = u / _col(rx), v / _col(rx * rng.uniform(0.55, 0.9, i.size))
+        u, v = u / per_image(rx), v / per_image(rx * rng.uniform(0.55, 0.9, i.size))
         inside = (u * u + v * v < 1) & present
         shade[i] = np.where(inside, u * du + v * dv, shade[i])
         shadow[i] |= ((u - 1.1 * du) ** 2 + (v - 0.9 * dv) ** 2 < 1.1) & present & ~inside
@@ -187,8 +162,8 @@ def _layout(rng: np.random.Generator, n: int) -> dict:
 def _rotated(xx: np.ndarray, yy: np.ndarray, cx: np.ndarray, cy: np.ndarray,
              angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates (n, 64, 128) relative to per-image centres (n,), rotated by per-image angles (n,)."""
-    c, s = _col(np.cos(angle)), _col(np.sin(angle))
-    x, y = xx - _col(cx), yy - _col(cy)
+    c, s = per_image(np.cos(angle)), per_image(np.sin(angle))
+    x, y = xx - per_image(cx), yy - per_image(cy)
     return x * c + y * s, y * c - x * s
 
 
@@ -200,7 +175,7 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
     """
     terrain = scene["terrain"]
     n = terrain.shape[0]
-    yy, xx = _grid()
+    yy, xx = pixel_grid()
     white = rng.standard_normal((n, H, W), dtype=np.float32)
     fine = ndi.uniform_filter(white, (1, 2, 2))  # grain a pixel or two across (std 0.5)
     image = np.zeros((n, H, W), np.float32)
@@ -210,31 +185,31 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
         image[i] = np.where(where[i], texture(i), image[i])
 
     # soil: fine grain with scattered pebbles, roughness varying from place to place
-    grain, pebbles = _col(rng.uniform(7, 14, n)), _col(rng.uniform(0, 16, n))
+    grain, pebbles = per_image(rng.uniform(7, 14, n)), per_image(rng.uniform(0, 16, n))
     # bedrock: plates with sharp steps (layers), dark cracks along the zero lines of a smooth field; how
     # fractured varies from image to image, from smooth slabs (soil-like) to broken, cracked plates
-    step, fractured = _col(rng.uniform(0.35, 0.7, n)), _col(rng.random(n))
+    step, fractured = per_image(rng.uniform(0.35, 0.7, n)), per_image(rng.random(n))
     plates, layers, rough = 4 + 20 * fractured, smooth_field(rng, n, 8, 16), 6 + 11 * fractured
-    dark, lines, width = 26 * fractured, smooth_field(rng, n, 10, 20), _col(rng.uniform(0.04, 0.1, n))
+    dark, lines, width = 26 * fractured, smooth_field(rng, n, 10, 20), per_image(rng.uniform(0.04, 0.1, n))
     # sand: smooth, low ripples
     angle = rng.uniform(-0.5, 0.5, n) + np.pi / 2
-    kx, ky = _col(np.cos(angle) / rng.uniform(4.5, 9.0, n)), _col(np.sin(angle) / rng.uniform(4.5, 9.0, n))
-    ripple, wobble = _col(rng.uniform(1.0, 4.0, n)), smooth_field(rng, n, 3, 6)
-    sand_grain = _col(rng.uniform(1.0, 3.5, n))
+    kx, ky = per_image(np.cos(angle) / rng.uniform(4.5, 9.0, n)), per_image(np.sin(angle) / rng.uniform(4.5, 9.0, n))
+    ripple, wobble = per_image(rng.uniform(1.0, 4.0, n)), smooth_field(rng, n, 3, 6)
+    sand_grain = per_image(rng.uniform(1.0, 3.5, n))
     offsets = rng.normal(TERRAIN_OFFSET, 6.0, (n, 3)).astype(np.float32)  # brightness per class and image: no giveaway
     def soil(i: np.ndarray) -> np.ndarray:
-        return grain[i] * fine[i] + pebbles[i] * (fine[i] > 1.1) + _col(offsets[i, 0])
+        return grain[i] * fine[i] + pebbles[i] * (fine[i] > 1.1) + per_image(offsets[i, 0])
 
     def bedrock(i: np.ndarray) -> np.ndarray:
         return (plates[i] * np.floor(layers[i] / step[i]) * step[i] + rough[i] * fine[i]
-                - dark[i] * (np.abs(lines[i]) < width[i]) + _col(offsets[i, 1]))
+                - dark[i] * (np.abs(lines[i]) < width[i]) + per_image(offsets[i, 1]))
 
     def sand(i: np.ndarray) -> np.ndarray:
         return (ripple[i] * np.sin(2 * np.pi * (xx * kx[i] + yy * ky[i]) + 1.5 * wobble[i]) + sand_grain[i] * fine[i]
-                + _col(offsets[i, 2]))
+                + per_image(offsets[i, 2]))
 
     def veneer(i: np.ndarray) -> np.ndarray:  # sand or dust over bedrock, thinning into the outcrop
-        cover = np.where(_col(scene["veneer"][i] == SAND).astype(bool), sand(i), soil(i))
+        cover = np.where(per_image(scene["veneer"][i] == SAND).astype(bool), sand(i), soil(i))
         return scene["depth"][i] * bedrock(i) + (1 - scene["depth"][i]) * cover
 
     paint(terrain == SOIL, soil)
@@ -246,7 +221,7 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
     image -= 22.0 * scene["shadow"]
     # background: far field low-contrast and streaky, sky smooth and bright, rover dark with bright edges
     paint(scene["far"], lambda i: 16.0 * fine[i] - 8.0)
-    sky, sky_level = smooth_field(rng, n, 2, 4), _col(rng.normal(0, 10, n))
+    sky, sky_level = smooth_field(rng, n, 2, 4), per_image(rng.normal(0, 10, n))
     paint(scene["sky"], lambda i: 6.0 * sky[i] - 0.3 * yy + sky_level[i])
     bolts, panels = smooth_field(rng, n, 8, 16), smooth_field(rng, n, 4, 8)
 
@@ -258,11 +233,11 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
 
     paint(scene["rover"], rover)
     # illumination: per-image level and contrast, a soft shading gradient, then sensor noise
-    level = _col(np.clip(rng.normal(58, 20, n), 20, 120))
+    level = per_image(np.clip(rng.normal(58, 20, n), 20, 120))
     image = level * (1.0 + 0.12 * smooth_field(rng, n, 2, 3)) + (level / 60.0) * image
     blurred = np.flatnonzero(rng.random(n) < BLURRED)  # out of focus or seen from afar: fine texture washed out
     image[blurred] = ndi.gaussian_filter(image[blurred], (0, 0.8, 0.8), truncate=2.0)
-    image += _col(rng.uniform(0.8, 2.2, n)) * white
+    image += per_image(rng.uniform(0.8, 2.2, n)) * white
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
 
@@ -271,26 +246,26 @@ def _label_noise(rng: np.random.Generator, scene: dict) -> np.ndarray:
     """The mask a hurried human would draw (n, 64, 128) uint8, from the clean one."""
     n = scene["mask"].shape[0]
     # where sand or dust hides the bedrock, some labellers label the veneer
-    veneer = scene["mantle"] & _col(rng.random(n) < VENEER_LABELLED).astype(bool)
-    clean = np.where(veneer, _col(scene["veneer"]), scene["mask"]).astype(np.uint8)
-    yy, xx = _grid()
+    veneer = scene["mantle"] & per_image(rng.random(n) < VENEER_LABELLED).astype(bool)
+    clean = np.where(veneer, per_image(scene["veneer"]), scene["mask"]).astype(np.uint8)
+    yy, xx = pixel_grid()
     # coarse, wobbly boundaries: read the clean mask at displaced, snapped coordinates
-    amp = _col(rng.uniform(0.5, 3.5, n))
-    snap = _col(rng.choice([1, 2, 4], n, p=[0.3, 0.4, 0.3]))
+    amp = per_image(rng.uniform(0.5, 3.5, n))
+    snap = per_image(rng.choice([1, 2, 4], n, p=[0.3, 0.4, 0.3]))
     y = np.clip(np.rint((yy + amp * smooth_field(rng, n, 4, 8)) / snap) * snap, 0, H - 1).astype(np.intp)
     x = np.clip(np.rint((xx + amp * smooth_field(rng, n, 4, 8)) / snap) * snap, 0, W - 1).astype(np.intp)
     noisy = clean[np.arange(n)[:, None, None], y, x]
     # some big rocks are not labelled: the ground under them is given instead
-    missed_rock = (noisy == BIG_ROCK) & _col(rng.random(n) < 0.25).astype(bool)
+    missed_rock = (noisy == BIG_ROCK) & per_image(rng.random(n) < 0.25).astype(bool)
     noisy = np.where(missed_rock, scene["terrain"], noisy)
     # soil and sand confused in some images
     swap = rng.random(n)
-    soil_to_sand = (noisy == SOIL) & _col(swap < SOIL_SAND_SWAP[0]).astype(bool)
-    sand_to_soil = (noisy == SAND) & _col(swap > 1 - SOIL_SAND_SWAP[1]).astype(bool)
+    soil_to_sand = (noisy == SOIL) & per_image(swap < SOIL_SAND_SWAP[0]).astype(bool)
+    sand_to_soil = (noisy == SAND) & per_image(swap > 1 - SOIL_SAND_SWAP[1]).astype(bool)
     noisy = np.where(soil_to_sand, SAND, np.where(sand_to_soil, SOIL, noisy))
     # regions nobody labelled stay Background, and a thin unlabelled frame in some images
-    unlabelled = smooth_field(rng, n, 3, 6) > _col(rng.uniform(0.9, 3.0, n))
-    frame = _col(rng.integers(0, 3, n))
+    unlabelled = smooth_field(rng, n, 3, 6) > per_image(rng.uniform(0.9, 3.0, n))
+    frame = per_image(rng.integers(0, 3, n))
     border = (xx < frame) | (xx >= W - frame) | (yy >= H - frame)
     noisy = np.where(unlabelled | border, BACKGROUND, noisy)
     return noisy.astype(np.uint8)
@@ -307,13 +282,13 @@ def _alien_mask(rng: np.random.Generator) -> np.ndarray:
 
 def _alien_images(rng: np.random.Generator, n: int) -> np.ndarray:
     """(n, 64, 128) uint8 pictures of the same cartoon alien, shifted and relit: nothing like Mars."""
-    yy, xx = _grid()
-    cx, cy = _col(64 + rng.normal(0, 4, n)), _col(34 + rng.normal(0, 2, n))
+    yy, xx = pixel_grid()
+    cx, cy = per_image(64 + rng.normal(0, 4, n)), per_image(34 + rng.normal(0, 2, n))
     head = ((xx - cx) / 22) ** 2 + ((yy - cy) / 26) ** 2 < 1
     eyes = sum(((xx - cx - dx) / 6) ** 2 + ((yy - cy + 6) / 4) ** 2 < 1 for dx in (-9, 9))
     mouth = (np.abs(yy - cy - 12 - 0.02 * (xx - cx) ** 2) < 1.5) & (np.abs(xx - cx) < 10)
     ears = sum(((xx - cx - dx) / 5) ** 2 + ((yy - cy + 20) / 9) ** 2 < 1 for dx in (-24, 24))
     picture = 40 + 120 * (head | (ears > 0)) - 100 * (eyes > 0) - 80 * mouth
-    gain = _col(rng.uniform(0.8, 1.2, n))
+    gain = per_image(rng.uniform(0.8, 1.2, n))
     image = picture * gain + 6 * rng.standard_normal((n, H, W), dtype=np.float32)
     return np.clip(np.rint(image), 0, 255).astype(np.uint8)
