@@ -208,13 +208,11 @@ def _render(rng: np.random.Generator, scene: dict) -> np.ndarray:
         return (ripple[i] * np.sin(2 * np.pi * (xx * kx[i] + yy * ky[i]) + 1.5 * wobble[i]) + sand_grain[i] * fine[i]
                 + per_image(offsets[i, 2]))
 
-    def veneer(i: np.ndarray) -> np.ndarray:  # sand or dust over bedrock, thinning into the outcrop
-        cover = np.where(per_image(scene["veneer"][i] == SAND).astype(bool), sand(i), soil(i))
-        return scene["depth"][i] * bedrock(i) + (1 - scene["depth"][i]) * cover
-
     paint(terrain == SOIL, soil)
     paint(terrain == BEDROCK, bedrock)
-    paint(scene["mantle"], veneer)
+    for kind, cover in ((SAND, sand), (SOIL, soil)):  # drift sand or dust over bedrock, thinning into the outcrop
+        buried = scene["mantle"] & per_image(scene["veneer"] == kind).astype(bool)
+        paint(buried, lambda i, cover=cover: scene["depth"][i] * bedrock(i) + (1 - scene["depth"][i]) * cover(i))
     paint(terrain == SAND, sand)
     # big rocks: lit on the sun side, dark on the other, rough; their shadow darkens the ground behind
     paint(scene["rock"], lambda i: -30.0 * scene["shade"][i] + 18.0 * fine[i] - 10.0)
